@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Makes sure the machine can load TorchSharp 0.107's native library (libtorch 2.10).
+#
+# libtorch 2.10 is built with GCC 13 and needs a libstdc++ that exports GLIBCXX_3.4.32.
+# Debian 12 (bookworm) ships GCC 12's libstdc++ (GLIBCXX_3.4.30). On Debian 12, as root, this
+# script installs libstdc++6 from Debian 13 (trixie), pinned so that nothing else is taken from
+# trixie unless asked for. It reads the Debian mirror from the machine's own apt configuration.
+# Idempotent: when the symbol is already there it says so and changes nothing.
+set -euo pipefail
+
+NEEDED=GLIBCXX_3.4.32
+say() { printf 'setup-native: %s\n' "$*"; }
+
+find_libstdcxx() {
+  local p
+  for p in $(/sbin/ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64|libstdc\+\+\.so\.6 \(libc6,x86-64\)/ {print $NF}') \
+           /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
+    [ -e "$p" ] && { readlink -f "$p"; return 0; }
+  done
+  return 1
+}
+
+has_symbol() {
+  local lib
+  lib=$(find_libstdcxx) || return 1
+  grep -aq "$NEEDED" "$lib"
+}
+
+if has_symbol; then
+  say "$(find_libstdcxx) provides $NEEDED; nothing to do."
+  exit 0
+fi
+
+say "the machine's libstdc++ ($(find_libstdcxx 2>/dev/null || echo 'not found')) lacks $NEEDED, which TorchSharp 0.107 (libtorch 2.10) needs."
+
+codename=""
+[ -r /etc/os-release ] && codename=$(. /etc/os-release; echo "${VERSION_CODENAME:-}")
+if [ "$codename" != "bookworm" ]; then
+  say "this is not Debian 12 (found '${codename:-unknown}'): install a libstdc++ from GCC 13 or newer"
+  say "(e.g. the libstdc++6 package of your distribution's newer release), then run this again."
+  exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+  say "run this script as root (or: sudo apt-get install -t trixie libstdc++6 after adding Debian 13 to apt's sources)."
+  exit 1
+fi
+
+# The mirror: the first URI that serves bookworm's main archive in this machine's own configuration.
+mirror=""
+if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+  mirror=$(awk '/^URIs:/ {u=$2} /^Suites:/ && /bookworm( |$)/ && u!="" {print u; exit}' /etc/apt/sources.list.d/debian.sources)
+fi
+if [ -z "$mirror" ]; then
+  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+           | awk '$1=="deb" && $0 ~ / bookworm / {for(i=2;i<=NF;i++) if ($i ~ /^(https?|file|mirror):/) {print $i; exit}}' | head -n1)
+fi
+if [ -z "$mirror" ]; then
+  say "could not find a Debian mirror for bookworm in /etc/apt/sources.list{,.d}; add one and run this again."
+  exit 1
+fi
+
+src=/etc/apt/sources.list.d/dorasharp-trixie.sources
+pin=/etc/apt/preferences.d/dorasharp-trixie
+say "adding Debian 13 (trixie) from $mirror to apt's sources ($src)"
+cat > "$src" <<SRC
+# Added by DoraSharp's scripts/setup-native.sh: libstdc++6 with $NEEDED for TorchSharp 0.107.
+Types: deb
+URIs: $mirror
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+say "pinning trixie at priority 100 so nothing is upgraded to it unasked ($pin)"
+cat > "$pin" <<PIN
+# Added by DoraSharp's scripts/setup-native.sh: take packages from trixie only when asked (-t trixie).
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+
+say "apt-get update"
+apt-get update -qq
+say "apt-get install -t trixie libstdc++6 (pulls the libc6 it needs)"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie libstdc++6 >/dev/null
+
+if has_symbol; then
+  say "done: $(find_libstdcxx) provides $NEEDED."
+else
+  say "libstdc++6 from trixie is installed but $NEEDED is still missing; please report this."
+  exit 1
+fi
