@@ -1,0 +1,153 @@
+using System.Reflection;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DoraSharp;
+
+/// <summary>
+/// Replaces a module inside a TorchSharp module tree, in place, so the caller's model object stays the
+/// one they hold. This is the only reflection in the library. TorchSharp gives no public way to swap a
+/// child: <c>Linear</c> is sealed, <c>Sequential</c> keeps its children in private lists, <c>ModuleList</c>
+/// and <c>ModuleDict</c> setters do not re-register, and a user module calls its children through its own
+/// fields. So the parent's container slot or field is rewritten and the child re-registered under the
+/// same name. Anything that cannot be rewritten reliably is refused with an
+/// <see cref="AdapterInjectionException"/> that says how to change the model — never a silent no-op.
+/// </summary>
+internal static class ModuleSurgery
+{
+    /// <summary>Every module below <paramref name="root"/> with its dotted path, depth first, root excluded.</summary>
+    public static List<(string Path, nn.Module Module)> Descendants(nn.Module root)
+    {
+        var result = new List<(string, nn.Module)>();
+        void Walk(nn.Module m, string prefix)
+        {
+            foreach (var (name, child) in m.named_children())
+            {
+                var path = prefix.Length == 0 ? name : prefix + "." + name;
+                result.Add((path, child));
+                Walk(child, path);
+            }
+        }
+        Walk(root, "");
+        return result;
+    }
+
+    /// <summary>The module at a dotted path below <paramref name="root"/> ("" is the root itself).</summary>
+    public static nn.Module Find(nn.Module root, string path)
+    {
+        var module = root;
+        if (path.Length == 0) return module;
+        foreach (var part in path.Split('.'))
+        {
+            module = module.named_children().FirstOrDefault(c => c.name == part).module
+                     ?? throw new AdapterInjectionException($"Module '{path}' not found: '{part}' is not a child of '{module.GetName()}'.");
+        }
+        return module;
+    }
+
+    /// <summary>Puts <paramref name="replacement"/> where <paramref name="path"/>'s module is now.</summary>
+    public static void Replace(nn.Module root, string path, nn.Module current, nn.Module replacement)
+    {
+        var cut = path.LastIndexOf('.');
+        var parentPath = cut < 0 ? "" : path[..cut];
+        var name = cut < 0 ? path : path[(cut + 1)..];
+        var parent = Find(root, parentPath);
+        var parentType = parent.GetType();
+
+        if (parent is Sequential sequential)
+            ReplaceInSequential(sequential, path, name, current, replacement);
+        else if (IsGeneric(parentType, typeof(ModuleList<>)) || IsGeneric(parentType, typeof(ModuleDict<>)))
+            ReplaceInContainer(parent, path, name, replacement);
+        else
+            ReplaceInFields(parent, path, current, replacement);
+
+        parent.register_module(name, replacement);
+        var now = parent.named_children().FirstOrDefault(c => c.name == name).module;
+        if (!ReferenceEquals(now, replacement))
+            throw new AdapterInjectionException($"Module '{path}': re-registering the adapter under '{name}' in {Describe(parent)} did not take effect.");
+    }
+
+    private static void ReplaceInSequential(Sequential parent, string path, string name, nn.Module current, nn.Module replacement)
+    {
+        // Sequential.forward iterates a private List<IModule<Tensor,Tensor>>; named_children reads _names.
+        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
+        var modules = typeof(Sequential).GetField("_modules", Private)?.GetValue(parent) as System.Collections.IList;
+        if (modules is null || replacement is not nn.IModule<Tensor, Tensor>)
+            throw new AdapterInjectionException(
+                $"Module '{path}' sits in a Sequential whose layout this TorchSharp version does not expose; " +
+                "build the model from a custom module with Module<Tensor, Tensor> fields instead.");
+        var index = -1;
+        for (var i = 0; i < modules.Count; i++)
+            if (ReferenceEquals(modules[i], current)) { index = i; break; }
+        if (index < 0)
+            throw new AdapterInjectionException($"Module '{path}' is registered in its Sequential but not in the list it runs.");
+        modules[index] = replacement;
+    }
+
+    private static void ReplaceInContainer(nn.Module parent, string path, string name, nn.Module replacement)
+    {
+        var type = parent.GetType();
+        var elementType = type.GetGenericArguments()[0];
+        if (!elementType.IsInstanceOfType(replacement))
+            throw new AdapterInjectionException(
+                $"Module '{path}' is held in a {Describe(parent)}, which cannot hold an adapter layer. " +
+                $"Declare it as ModuleList<Module<Tensor, Tensor>> / ModuleDict<Module<Tensor, Tensor>> instead.");
+        if (IsGeneric(type, typeof(ModuleList<>)))
+        {
+            var indexer = type.GetProperty("Item", new[] { typeof(int) })!;
+            indexer.SetValue(parent, replacement, new object[] { int.Parse(name, System.Globalization.CultureInfo.InvariantCulture) });
+        }
+        else
+        {
+            var indexer = type.GetProperty("Item", new[] { typeof(string) })!;
+            indexer.SetValue(parent, replacement, new object[] { name });
+        }
+    }
+
+    private static void ReplaceInFields(nn.Module parent, string path, nn.Module current, nn.Module replacement)
+    {
+        var holders = InstanceFields(parent.GetType()).Where(f => ReferenceEquals(f.GetValue(parent), current)).ToList();
+        if (holders.Count == 0)
+            throw new AdapterInjectionException(
+                $"Module '{path}' is registered in {Describe(parent)} but no field of that class holds it, so its " +
+                "forward() could not be redirected to an adapter. Keep each layer in a field declared as " +
+                "Module<Tensor, Tensor> (and call RegisterComponents()), or use the adapter layers directly.");
+        foreach (var field in holders)
+        {
+            if (!field.FieldType.IsInstanceOfType(replacement))
+                throw new AdapterInjectionException(
+                    $"Module '{path}' is held in field '{field.Name}' of {Describe(parent)}, declared as {field.FieldType.Name}, " +
+                    $"which cannot hold an adapter ({replacement.GetType().Name}: TorchSharp's {current.GetType().Name} is sealed). " +
+                    $"Declare the field as Module<Tensor, Tensor> instead of {field.FieldType.Name}.");
+        }
+        // Reflection may write readonly instance fields; the TorchSharp idiom declares layers readonly.
+        foreach (var field in holders) field.SetValue(parent, replacement);
+    }
+
+    private static IEnumerable<FieldInfo> InstanceFields(Type type)
+    {
+        const BindingFlags Flags = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+        for (var t = type; t is not null && t != typeof(nn.Module); t = t.BaseType)
+        {
+            if (t.Assembly == typeof(nn.Module).Assembly) continue; // TorchSharp's own bookkeeping
+            foreach (var f in t.GetFields(Flags)) yield return f;
+        }
+    }
+
+    private static bool IsGeneric(Type type, Type definition)
+    {
+        for (var t = type; t is not null; t = t.BaseType)
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == definition) return true;
+        return false;
+    }
+
+    private static string Describe(nn.Module m) => $"'{m.GetName()}' ({m.GetType().Name})";
+}
+
+/// <summary>An adapter cannot be attached to a module of the model; the message says which and how to fix it.</summary>
+public sealed class AdapterInjectionException : InvalidOperationException
+{
+    /// <summary>Creates the exception.</summary>
+    public AdapterInjectionException(string message) : base(message) { }
+}

@@ -1,0 +1,51 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DoraSharp;
+
+/// <summary>
+/// Supplies a Linear DoRA layer's detached row norm n. In training mode A and B change every step, so n
+/// is recomputed (factored, see <see cref="FactoredNorm"/>). In eval mode n is kept and reused while
+/// A, B and W are unchanged — PEFT's docs measure unmerged DoRA inference at +139 % over LoRA without
+/// such a cache. Validity is checked, not assumed: A and B are compared exactly with snapshots
+/// (O(r·(in+out)), cheap next to a pass over W) and W by identity (<c>.to()</c> replaces it); merge,
+/// unmerge and loads invalidate explicitly. The one change it cannot see is an in-place write into W
+/// by user code in eval mode: call <see cref="LoraModel.InvalidateCaches"/> after one.
+/// Deliberately not a module field of tensor type: <c>RegisterComponents</c> would make it a buffer.
+/// </summary>
+internal sealed class DoraNormCache
+{
+    private Tensor? _norm, _a, _b;
+    private IntPtr _weightHandle;
+
+    public Tensor Get(LoraLinear layer, bool training)
+    {
+        if (training)
+        {
+            Invalidate();
+            return FactoredNorm.LinearRowNorm(layer.Weight, layer.LoraA, layer.LoraB, layer.Scaling);
+        }
+        var w = layer.Weight;
+        if (_norm is not null && _weightHandle == w.Handle && SameValues(_a!, layer.LoraA) && SameValues(_b!, layer.LoraB))
+            return _norm.alias();
+        Invalidate();
+        using (no_grad())
+        {
+            _norm = FactoredNorm.LinearRowNorm(w, layer.LoraA, layer.LoraB, layer.Scaling).DetachFromDisposeScope();
+            _a = layer.LoraA.detach().clone().DetachFromDisposeScope();
+            _b = layer.LoraB.detach().clone().DetachFromDisposeScope();
+        }
+        _weightHandle = w.Handle;
+        return _norm!.alias();
+    }
+
+    private static bool SameValues(Tensor snapshot, Tensor current)
+        => snapshot.shape.SequenceEqual(current.shape) && snapshot.allclose(current, rtol: 0, atol: 0);
+
+    public void Invalidate()
+    {
+        _norm?.Dispose(); _a?.Dispose(); _b?.Dispose();
+        _norm = _a = _b = null;
+        _weightHandle = IntPtr.Zero;
+    }
+}

@@ -1,0 +1,202 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DoraSharp;
+
+/// <summary>
+/// What every LoRA/DoRA adapter layer shares: the frozen base parameters (registered under the base
+/// layer's own names, <c>weight</c> and <c>bias</c>, so a base checkpoint still loads into the wrapped
+/// model), the trainable factors and, for DoRA, the magnitude <c>lora_magnitude_vector</c>, plus the
+/// enable/merge state. Subclasses supply the layer-specific math.
+/// </summary>
+public abstract class LoraLayer : nn.Module<Tensor, Tensor>
+{
+    /// <summary>State-dict name of the DoRA magnitude, as in PEFT's files.</summary>
+    public const string MagnitudeName = "lora_magnitude_vector";
+
+    private readonly bool _hasBias;
+    private Tensor? _mergedNorm; // n recorded at merge time (DoRA), to undo the merge exactly as PEFT does
+
+    /// <summary>Registers the base layer's parameters on this wrapper, frozen.</summary>
+    protected LoraLayer(string name, nn.Module baseLayer, Parameter weight, Parameter? bias, LoraConfig config)
+        : base(name)
+    {
+        config.Validate();
+        BaseLayer = baseLayer;
+        Config = config;
+        Scaling = config.Scaling;
+        weight.requires_grad = false;
+        register_parameter("weight", weight);
+        if (bias is not null)
+        {
+            bias.requires_grad = false;
+            register_parameter("bias", bias);
+            _hasBias = true;
+        }
+    }
+
+    /// <summary>The module this adapter wraps (returned by <see cref="Unload"/>).</summary>
+    public nn.Module BaseLayer { get; }
+
+    /// <summary>The options the adapter was built from.</summary>
+    public LoraConfig Config { get; }
+
+    /// <summary>The scaling s of s·B·A.</summary>
+    public double Scaling { get; }
+
+    /// <summary>True when this is a DoRA adapter (it has a magnitude).</summary>
+    public bool UseDora => Config.UseDora;
+
+    /// <summary>When false the layer returns the base output exactly.</summary>
+    public bool AdapterEnabled { get; set; } = true;
+
+    /// <summary>True while the adapter is folded into <see cref="Weight"/>.</summary>
+    public bool IsMerged { get; private set; }
+
+    /// <summary>
+    /// Selects the straightforward PEFT-equivalent DoRA computation instead of the default fast path
+    /// (kept for checking; both pass the golden tests).
+    /// </summary>
+    public bool UseReferenceDora { get; set; }
+
+    /// <summary>The frozen base weight (looked up each time: <c>.to()</c> replaces parameter objects).</summary>
+    public Parameter Weight => get_parameter("weight")!;
+
+    /// <summary>The frozen base bias, or null.</summary>
+    public Parameter? Bias => _hasBias ? get_parameter("bias") : null;
+
+    /// <summary>The DoRA magnitude m, or null for plain LoRA.</summary>
+    public Parameter? Magnitude => UseDora ? get_parameter(MagnitudeName) : null;
+
+    /// <summary>The low-rank factor A as a tensor of PEFT's <c>lora_A.weight</c> shape.</summary>
+    public abstract Parameter LoraA { get; }
+
+    /// <summary>The low-rank factor B as a tensor of PEFT's <c>lora_B.weight</c> shape.</summary>
+    public abstract Parameter LoraB { get; }
+
+    /// <summary>The trainable parameters of this adapter with their local names (lora_A.weight, ...).</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> AdapterParameters()
+        => named_parameters().Where(p => p.name != "weight" && p.name != "bias");
+
+    /// <summary>The scaled update ΔW = s·B·A in the base weight's layout and dtype.</summary>
+    public abstract Tensor DeltaWeight();
+
+    /// <summary>Row norms n = ‖W + ΔW‖ over every axis but the DoRA magnitude's, in float32 or wider.</summary>
+    protected abstract Tensor DirectionNorm(Tensor weight, Tensor deltaWeight);
+
+    /// <summary>The base weight reshaped/broadcast factor for m / n, in the weight's layout.</summary>
+    protected abstract Tensor WeightScaleView(Tensor scale);
+
+    /// <summary>
+    /// Creates the DoRA magnitude, initialised to the norm of W + s·B·A (PEFT's
+    /// <c>DoraLinearLayer.update_layer</c>), so that at initialisation the DoRA layer equals the base layer.
+    /// </summary>
+    protected void InitMagnitude(long[] shape)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var norm = DirectionNorm(Weight, DeltaWeight()).reshape(shape);
+        var magnitude = NewParameter(norm.detach().clone().MoveToOuterDisposeScope(), requiresGrad: true);
+        register_parameter(MagnitudeName, magnitude);
+    }
+
+    /// <summary>
+    /// Sets the DoRA magnitude to ‖W + s·B·A‖ for the current W, A and B — DoRA's initialisation, as PEFT's
+    /// <c>update_layer</c> computes it — e.g. after assigning A and B by hand.
+    /// </summary>
+    public void ResetMagnitude()
+    {
+        if (!UseDora) throw new InvalidOperationException($"Adapter '{GetName()}' is LoRA, not DoRA: it has no magnitude.");
+        if (IsMerged) throw new InvalidOperationException($"Adapter '{GetName()}' is merged; unmerge it first.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var m = Magnitude!;
+        m.copy_(DirectionNorm(Weight, DeltaWeight()).reshape(m.shape));
+        OnWeightChanged();
+    }
+
+    /// <summary>Folds the adapter into the base weight (PEFT's <c>merge(safe_merge=True)</c>).</summary>
+    /// <exception cref="InvalidOperationException">Already merged, or the merge produced non-finite values.</exception>
+    public void Merge()
+    {
+        if (IsMerged) throw new InvalidOperationException($"Adapter '{GetName()}' is already merged.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var weight = Weight;
+        var delta = DeltaWeight();
+        Tensor merged;
+        if (UseDora)
+        {
+            var v = weight.to(DoraMath.NormDType(weight.dtype)).add(delta.to(DoraMath.NormDType(weight.dtype)));
+            var norm = DirectionNorm(weight, delta);
+            var scale = DoraMath.MagnitudeScale(Magnitude!.reshape(-1).to(v.dtype), norm);
+            merged = v.mul_(WeightScaleView(scale)).to(weight.dtype);
+            _mergedNorm?.Dispose();
+            _mergedNorm = norm.detach().MoveToOuterDisposeScope();
+            _mergedNorm.DetachFromDisposeScope();
+        }
+        else
+        {
+            merged = weight.add(delta);
+        }
+        if (!merged.isfinite().all().item<bool>())
+            throw new InvalidOperationException($"Merging adapter '{GetName()}' produced NaN or Inf; the weight was left unmerged.");
+        weight.copy_(merged);
+        IsMerged = true;
+        OnWeightChanged();
+    }
+
+    /// <summary>Restores the base weight from a merged one (PEFT's <c>unmerge</c>).</summary>
+    public void Unmerge()
+    {
+        if (!IsMerged) throw new InvalidOperationException($"Adapter '{GetName()}' is not merged.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var weight = Weight;
+        var delta = DeltaWeight();
+        if (UseDora)
+        {
+            var dtype = DoraMath.NormDType(weight.dtype);
+            var scale = DoraMath.MagnitudeScale(Magnitude!.reshape(-1).to(dtype), _mergedNorm!);
+            var restored = weight.to(dtype).div(WeightScaleView(scale)).sub_(delta.to(dtype)).to(weight.dtype);
+            // A row whose magnitude is 0 was merged to zeros: its base row cannot be recovered by division.
+            if (!restored.isfinite().all().item<bool>())
+                throw new InvalidOperationException(
+                    $"Cannot unmerge adapter '{GetName()}': a row has magnitude 0, so the merge erased its base weight. Reload the base weights instead.");
+            weight.copy_(restored);
+            _mergedNorm!.Dispose();
+            _mergedNorm = null;
+        }
+        else
+        {
+            weight.sub_(delta);
+        }
+        IsMerged = false;
+        OnWeightChanged();
+    }
+
+    /// <summary>Called after the base weight changed in place (merge, unmerge, load): drop caches.</summary>
+    protected virtual void OnWeightChanged() { }
+
+    /// <summary>
+    /// Returns the base layer with this adapter's current weight (merged or not) and bias; the adapter
+    /// parameters are not part of it.
+    /// </summary>
+    public abstract nn.Module<Tensor, Tensor> Unload();
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) { _mergedNorm?.Dispose(); _mergedNorm = null; }
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Creates a parameter that outlives any dispose scope open at construction time.</summary>
+    protected static Parameter NewParameter(Tensor data, bool requiresGrad)
+    {
+        var p = new Parameter(data, requires_grad: requiresGrad);
+        p.DetachFromDisposeScope();
+        return p;
+    }
+}

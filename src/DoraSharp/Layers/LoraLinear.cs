@@ -1,0 +1,141 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace DoraSharp;
+
+/// <summary>
+/// A LoRA or DoRA adapter around a <see cref="Linear"/> layer, computing exactly what PEFT's
+/// <c>lora.Linear</c> (with <c>DoraLinearVariant</c> when <see cref="LoraConfig.UseDora"/>) computes.
+/// State-dict keys: <c>weight</c>, <c>bias</c> (the base layer's, frozen), <c>lora_A.weight</c> (r, in),
+/// <c>lora_B.weight</c> (out, r) and, for DoRA, <c>lora_magnitude_vector</c> (out).
+/// Usable directly as a drop-in module when writing a model by hand.
+/// </summary>
+public sealed class LoraLinear : LoraLayer
+{
+    private readonly Linear lora_A;
+    private readonly Linear lora_B;
+    private readonly Dropout? lora_dropout;
+    private readonly DoraNormCache _normCache = new();
+
+    /// <summary>Wraps <paramref name="baseLayer"/>; its parameters are shared (not copied) and frozen.</summary>
+    public LoraLinear(Linear baseLayer, LoraConfig config)
+        : base(nameof(LoraLinear), baseLayer, baseLayer.weight ?? throw new ArgumentException("Linear has no weight"), baseLayer.bias, config)
+    {
+        InFeatures = baseLayer.in_features;
+        OutFeatures = baseLayer.out_features;
+        var w = baseLayer.weight!;
+        // PEFT's autocast_adapter_dtype: adapters of a float16/bfloat16 base train in float32.
+        var adapterType = DoraMath.NormDType(w.dtype);
+        lora_A = nn.Linear(InFeatures, config.R, hasBias: false, device: w.device, dtype: adapterType);
+        lora_B = nn.Linear(config.R, OutFeatures, hasBias: false, device: w.device, dtype: adapterType);
+        LoraInitializer.InitLinearFactors(lora_A.weight!, lora_B.weight!, config);
+        register_module("lora_A", lora_A);
+        register_module("lora_B", lora_B);
+        if (config.LoraDropout > 0)
+        {
+            lora_dropout = nn.Dropout(config.LoraDropout);
+            register_module("lora_dropout", lora_dropout);
+        }
+        if (config.UseDora) InitMagnitude(new[] { OutFeatures });
+    }
+
+    /// <summary>Input features of the base layer.</summary>
+    public long InFeatures { get; }
+
+    /// <summary>Output features of the base layer.</summary>
+    public long OutFeatures { get; }
+
+    /// <inheritdoc/>
+    public override Parameter LoraA => lora_A.weight!;
+
+    /// <inheritdoc/>
+    public override Parameter LoraB => lora_B.weight!;
+
+    /// <summary>Replaces dropout by a fixed function (tests reproduce PEFT's dropout with a recorded mask).</summary>
+    internal Func<Tensor, Tensor>? DropoutOverride { get; set; }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        var weight = Weight;
+        var bias = Bias;
+        if (!AdapterEnabled || IsMerged) return F.linear(x, weight, bias);
+
+        using var scope = NewDisposeScope();
+        var xa = x.dtype == LoraA.dtype ? x : x.to(LoraA.dtype);
+        var dropped = training && (DropoutOverride is not null || lora_dropout is not null);
+        var xd = !dropped ? xa : DropoutOverride?.Invoke(xa) ?? lora_dropout!.call(xa);
+        var loraOut = lora_B.call(lora_A.call(xd));                  // (..., out)
+
+        if (!UseDora)
+            return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut.mul(Scaling)), x.dtype));
+
+        var norm = UseReferenceDora ? ReferenceNorm() : _normCache.Get(this, training);   // (out), detached
+        var scale = DoraMath.MagnitudeScale(Magnitude!, norm).to(loraOut.dtype);         // (out)
+        if (UseReferenceDora || dropped)
+        {
+            // PEFT's DoraLinearVariant.forward, term for term. With dropout PEFT keeps the full input in
+            // base(x) and applies the magnitude correction to the dropped input x~, so W·x~ is computed too.
+            var result = F.linear(x, weight, bias);                  // (..., out)
+            var baseNoBias = dropped
+                ? F.linear(xd, weight.to(xd.dtype))
+                : (bias is null ? result : result.sub(bias)).to(loraOut.dtype);
+            return scope.MoveToOuter(Cast(result.add(DoraMath.OutputCorrection(scale, baseNoBias, loraOut, Scaling)), x.dtype));
+        }
+        // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias:
+        // one matmul with W and three element-wise passes instead of six.
+        var directed = F.linear(xa, weight.to(xa.dtype)).add_(loraOut, alpha: Scaling);   // (..., out)
+        var output = directed.mul(scale);
+        if (bias is not null) output.add_(bias);
+        return scope.MoveToOuter(Cast(output, x.dtype));
+    }
+
+    private static Tensor Cast(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
+
+    /// <summary>n = ‖W + s·B·A‖ per row, the PEFT way (materialising B·A), detached.</summary>
+    internal Tensor ReferenceNorm()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var product = LoraMath.LowRankProduct(LoraA, LoraB);
+        return scope.MoveToOuter(DoraMath.WeightNorm(Weight, product, Scaling));
+    }
+
+    /// <inheritdoc/>
+    public override Tensor DeltaWeight()
+    {
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(LoraMath.DeltaWeight(LoraA, LoraB, Scaling).to(Weight.dtype));
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor DirectionNorm(Tensor weight, Tensor deltaWeight)
+        => DoraMath.WeightNorm(weight, deltaWeight, 1.0);
+
+    /// <inheritdoc/>
+    protected override Tensor WeightScaleView(Tensor scale) => scale.unsqueeze(1); // (out, 1)
+
+    /// <inheritdoc/>
+    protected override void OnWeightChanged() => _normCache.Invalidate();
+
+    /// <summary>Drops the cached eval-mode DoRA norm.</summary>
+    public void InvalidateCache() => _normCache.Invalidate();
+
+    /// <inheritdoc/>
+    public override nn.Module<Tensor, Tensor> Unload()
+    {
+        var linear = (Linear)BaseLayer;
+        linear.weight = Weight;
+        if (Bias is { } b) linear.bias = b;
+        return linear;
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _normCache.Invalidate();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,90 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DoraSharp;
+
+/// <summary>
+/// The DoRA arithmetic (Liu et al. 2024, "DoRA: Weight-Decomposed Low-Rank Adaptation", arXiv 2402.09353)
+/// as pure tensor functions. Notation: W the frozen base weight (out, in), V = W + s·B·A the adapted
+/// direction, n = ‖V‖ per output row, m the trained magnitude (one value per output feature), and the
+/// adapted weight W' = (m / n) · V (paper eq. 5). The layers delegate here.
+/// </summary>
+public static class DoraMath
+{
+    /// <summary>
+    /// Smallest row norm used as a divisor. PEFT divides by the raw norm and produces inf/NaN when a row of
+    /// W + s·B·A is zero (PEFT issue 2049, e.g. zeroed rows of Llama-3.1's o_proj). We floor the divisor
+    /// instead: a zero row has m = 0 from initialisation, so m / max(n, ε) = 0 and the row's output stays
+    /// the base output, finite, with finite gradients. Rows with n ≥ ε (every real row) are untouched.
+    /// </summary>
+    public const double NormFloor = 1e-12;
+
+    /// <summary>
+    /// The dtype the norm and the magnitude are kept in: float32 or wider. A bfloat16 magnitude silently
+    /// stops learning (Adam's small updates round away at 8 bits of mantissa), so narrower bases are upcast.
+    /// </summary>
+    public static ScalarType NormDType(ScalarType weightDType)
+        => weightDType == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    /// <summary>
+    /// Row-wise L2 norm of V = W + s·(B·A), computed the straightforward way (materialising V), as PEFT's
+    /// <c>DoraLinearLayer.get_weight_norm</c> does. Shape (out). Not differentiated: callers run it under
+    /// no_grad because the paper (§4.3) treats the norm as a constant in backprop.
+    /// </summary>
+    /// <param name="weight">W, (out, in).</param>
+    /// <param name="lowRankProduct">B·A unscaled, (out, in).</param>
+    /// <param name="scaling">s.</param>
+    public static Tensor WeightNorm(Tensor weight, Tensor lowRankProduct, double scaling)
+    {
+        var dtype = NormDType(weight.dtype);
+        using var scope = NewDisposeScope();
+        var v = weight.to(dtype).add(lowRankProduct.to(dtype), alpha: scaling); // (out, in)
+        return scope.MoveToOuter(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 }));
+    }
+
+    /// <summary>
+    /// The factor m / n applied to each output row, with the divisor floored at <see cref="NormFloor"/>.
+    /// </summary>
+    public static Tensor MagnitudeScale(Tensor magnitude, Tensor weightNorm)
+        => magnitude.div(weightNorm.clamp_min(NormFloor));
+
+    /// <summary>
+    /// The merged DoRA weight (m / n)·(W + ΔW) with ΔW = s·B·A, as PEFT's <c>merge</c> computes it,
+    /// in W's dtype. Returns the new weight and the norm n it used (kept to undo the merge).
+    /// </summary>
+    public static (Tensor Merged, Tensor WeightNorm) MergedWeight(Tensor weight, Tensor magnitude, Tensor deltaWeight)
+    {
+        using var scope = NewDisposeScope();
+        var dtype = NormDType(weight.dtype);
+        var v = weight.to(dtype).add(deltaWeight.to(dtype));                              // (out, in)
+        var norm = linalg.vector_norm(v, ord: 2, dims: new long[] { 1 });                // (out)
+        var factor = MagnitudeScale(magnitude.to(dtype), norm).unsqueeze(1);             // (out, 1)
+        var merged = v.mul_(factor).to(weight.dtype);
+        return (scope.MoveToOuter(merged), scope.MoveToOuter(norm));
+    }
+
+    /// <summary>
+    /// Undoes <see cref="MergedWeight"/>: W = W' / (m / n) − ΔW, with the n recorded at merge time
+    /// (PEFT's <c>unmerge</c>). Exact up to rounding.
+    /// </summary>
+    public static Tensor UnmergedWeight(Tensor mergedWeight, Tensor magnitude, Tensor weightNorm, Tensor deltaWeight)
+    {
+        using var scope = NewDisposeScope();
+        var dtype = NormDType(mergedWeight.dtype);
+        var factor = MagnitudeScale(magnitude.to(dtype), weightNorm).unsqueeze(1);       // (out, 1)
+        var w = mergedWeight.to(dtype).div(factor).sub_(deltaWeight.to(dtype));
+        return scope.MoveToOuter(w.to(mergedWeight.dtype));
+    }
+
+    /// <summary>
+    /// PEFT's DoRA output correction, added to the base output: (m/n − 1)·baseNoBias + (m/n)·s·loraOut,
+    /// where baseNoBias is W·x (no bias) and loraOut is B(A(x)). The m/n factor broadcasts over the last
+    /// (feature) dimension.
+    /// </summary>
+    public static Tensor OutputCorrection(Tensor scale, Tensor baseNoBias, Tensor loraOut, double scaling)
+    {
+        using var scope = NewDisposeScope();
+        var correction = scale.sub(1).mul(baseNoBias).add_(scale.mul(loraOut).mul_(scaling));
+        return scope.MoveToOuter(correction);
+    }
+}

@@ -1,0 +1,104 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace DoraSharp.Tests;
+
+/// <summary>
+/// The Linear golden cases computed by PEFT (Golden/README.md): forward output, every gradient, the initial
+/// magnitude and the merged weight, within the manifest's tolerances, through both DoRA paths.
+/// Also runs the cases of any directory named by DORA_GOLDEN_DIR.
+/// </summary>
+public sealed class LoraLinearGoldenTests
+{
+    public static TheoryData<string, string> LinearCases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var (key, c) in GoldenCase.All().Where(c => c.Case.Layer == "linear"))
+        {
+            data.Add(key, "fast");
+            if (c.IsDora) data.Add(key, "reference");
+        }
+        // A named directory without cases is a mistake (a typo, an empty copy): fail rather than pass vacuously.
+        var extra = Environment.GetEnvironmentVariable("DORA_GOLDEN_DIR");
+        if (!string.IsNullOrEmpty(extra) && GoldenCase.LoadManifest(extra).Count == 0)
+            data.Add("DORA_GOLDEN_DIR:(no cases)", "fast");
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LinearCases))]
+    public void Linear_case_matches_PEFT(string caseKey, string path)
+    {
+        var golden = GoldenCase.ByKey(caseKey);
+        using var scope = NewDisposeScope();
+        var t = golden.LoadTensors();
+        var rtol = golden.Rtol;
+
+        var linear = nn.Linear(golden.InFeatures, golden.OutFeatures, hasBias: golden.HasBias, dtype: golden.DType);
+        using (no_grad())
+        {
+            linear.weight!.copy_(t["W"]);
+            if (golden.HasBias) linear.bias!.copy_(t["bias"]);
+        }
+        var config = new LoraConfig
+        {
+            R = golden.R, LoraAlpha = golden.LoraAlpha, UseRsLora = golden.UseRsLora, UseDora = golden.IsDora,
+            LoraDropout = golden.DropoutP ?? 0, TargetModules = ["x"],
+        };
+        var layer = new LoraLinear(linear, config) { UseReferenceDora = path == "reference" };
+        Assert.Equal(golden.Scaling, layer.Scaling, 12);
+        using (no_grad())
+        {
+            layer.LoraA.copy_(t["lora_A"]);
+            layer.LoraB.copy_(t["lora_B"]);
+        }
+        if (golden.IsDora)
+        {
+            layer.ResetMagnitude();
+            TensorAssert.Close(t["magnitude_init"], layer.Magnitude!, rtol, golden.Atol("magnitude_init"), "magnitude_init");
+            // In _init cases the magnitude is the initial one; keep ours (equal within tolerance, checked
+            // above) so that "DoRA at init equals the base layer bit for bit" is tested on our own numbers.
+            if (!golden.Init) using (no_grad()) layer.Magnitude!.copy_(t["magnitude"]);
+        }
+        if (t.TryGetValue("dropout_mask", out var mask)) layer.DropoutOverride = x => x.mul(mask);
+
+        layer.train();
+        var x = t["x"].clone().requires_grad_(true);
+        var y = layer.call(x);
+        TensorAssert.Close(t["y"], y, rtol, golden.Atol("y"), "y");
+        (y * t["grad_out"]).sum().backward();
+        TensorAssert.Close(t["grad_x"], x.grad!, rtol, golden.Atol("grad_x"), "grad_x");
+        TensorAssert.Close(t["grad_lora_A"], layer.LoraA.grad!, rtol, golden.Atol("grad_lora_A"), "grad_lora_A");
+        TensorAssert.Close(t["grad_lora_B"], layer.LoraB.grad!, rtol, golden.Atol("grad_lora_B"), "grad_lora_B");
+        if (golden.IsDora)
+            TensorAssert.Close(t["grad_magnitude"], layer.Magnitude!.grad!, rtol, golden.Atol("grad_magnitude"), "grad_magnitude");
+        Assert.Null(layer.Weight.grad);
+
+        layer.eval();
+        using (no_grad())
+        {
+            var yEval = layer.call(t["x"]);
+            var expectedEval = t.TryGetValue("y_eval", out var ye) ? ye : t["y"];
+            TensorAssert.Close(expectedEval, yEval, rtol, golden.Atol(t.ContainsKey("y_eval") ? "y_eval" : "y"), "y (eval)");
+            if (golden.Init) TensorAssert.Equal(F(linear, t["x"]), yEval, "init output vs base");
+
+            layer.Merge();
+            TensorAssert.Close(t["merged_weight"], layer.Weight, rtol, golden.Atol("merged_weight"), "merged_weight");
+            TensorAssert.Close(expectedEval, layer.call(t["x"]), rtol, golden.Atol("y"), "merged forward");
+            layer.Unmerge();
+            TensorAssert.Close(t["W"], layer.Weight, rtol, golden.Atol("merged_weight"), "unmerged weight");
+        }
+    }
+
+    private static Tensor F(Linear linear, Tensor x) => nn.functional.linear(x, linear.weight!, linear.bias);
+
+    [Fact]
+    public void Built_in_golden_directory_holds_the_linear_cases()
+    {
+        var cases = GoldenCase.LoadManifest(GoldenCase.BuiltInDirectory);
+        Assert.Equal(25, cases.Count);
+        Assert.Equal(16, cases.Count(c => c.Layer == "linear"));
+    }
+}
