@@ -96,6 +96,7 @@ public sealed class LoraModel
         var layers = new Dictionary<string, LoraLayer>();
         var byInstance = new Dictionary<nn.Module, LoraLayer>(ReferenceEqualityComparer.Instance);
         var done = new List<(string Path, nn.Module Original, LoraLayer Adapter)>();
+        var requiresGrad = model.parameters().Select(p => (p, p.requires_grad)).ToList();
         try
         {
             foreach (var (path, module) in targets)
@@ -113,6 +114,7 @@ public sealed class LoraModel
             for (var i = done.Count - 1; i >= 0; i--)
                 ModuleSurgery.Replace(model, done[i].Path, done[i].Adapter, done[i].Original);
             foreach (var adapter in byInstance.Values) adapter.Dispose();
+            foreach (var (p, flag) in requiresGrad) p.requires_grad = flag;
             throw;
         }
 

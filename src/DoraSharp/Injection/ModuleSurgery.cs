@@ -62,10 +62,22 @@ internal static class ModuleSurgery
         else
             ReplaceInFields(parent, path, current, replacement);
 
-        parent.register_module(name, replacement);
+        Reregister(parent, name, replacement);
         var now = parent.named_children().FirstOrDefault(c => c.name == name).module;
         if (!ReferenceEquals(now, replacement))
             throw new AdapterInjectionException($"Module '{path}': re-registering the adapter under '{name}' in {Describe(parent)} did not take effect.");
+    }
+
+    /// <summary>
+    /// register_module refuses a name that is taken, and PyTorch-style replacement (same name, same place in
+    /// the state dict's order) has no public API: overwrite the entry of the parent's submodule table.
+    /// </summary>
+    private static void Reregister(nn.Module parent, string name, nn.Module replacement)
+    {
+        var table = typeof(nn.Module).GetField("_internal_submodules", BindingFlags.Instance | BindingFlags.NonPublic)?.GetValue(parent)
+                    as TorchSharp.Utils.OrderedDict<string, nn.Module>;
+        if (table is not null && table.ContainsKey(name)) table[name] = replacement;
+        else parent.register_module(name, replacement);
     }
 
     private static void ReplaceInSequential(Sequential parent, string path, string name, nn.Module current, nn.Module replacement)

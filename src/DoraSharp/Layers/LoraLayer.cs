@@ -36,6 +36,13 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>
+    /// Does nothing: this layer registers its parameters and children by hand under PEFT's names. TorchSharp
+    /// calls RegisterComponents lazily and would otherwise register every field — the wrapped base layer
+    /// included, which would add its weight a second time to the state dict.
+    /// </summary>
+    protected override void RegisterComponents() { }
+
     /// <summary>The module this adapter wraps (returned by <see cref="Unload"/>).</summary>
     public nn.Module BaseLayer { get; }
 
@@ -185,10 +192,22 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// </summary>
     public abstract nn.Module<Tensor, Tensor> Unload();
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Disposes the adapter's own tensors but not the base weight and bias: they belong to the base layer,
+    /// which lives on after an unload or a refused injection. TorchSharp's Module.Dispose frees every
+    /// registered parameter, so the shared ones are unregistered first.
+    /// </summary>
     protected override void Dispose(bool disposing)
     {
-        if (disposing) { _mergedNorm?.Dispose(); _mergedNorm = null; }
+        if (disposing)
+        {
+            _mergedNorm?.Dispose();
+            _mergedNorm = null;
+            var table = typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+                ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
+            table?.Remove("weight");
+            table?.Remove("bias");
+        }
         base.Dispose(disposing);
     }
 

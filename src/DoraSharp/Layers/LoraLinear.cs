@@ -127,8 +127,9 @@ public sealed class LoraLinear : LoraLayer
     public override nn.Module<Tensor, Tensor> Unload()
     {
         var linear = (Linear)BaseLayer;
-        linear.weight = Weight;
-        if (Bias is { } b) linear.bias = b;
+        // Linear's setters dispose the parameter they replace: only hand over ones that .to() replaced.
+        if (linear.weight?.Handle != Weight.Handle) linear.weight = Weight;
+        if (Bias is { } b && linear.bias?.Handle != b.Handle) linear.bias = b;
         return linear;
     }
 
