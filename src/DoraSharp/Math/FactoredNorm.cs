@@ -15,7 +15,8 @@ public static class FactoredNorm
     /// <summary>
     /// A row whose three terms sum to more than this many times its n² is recomputed directly: the
     /// factored sum cancels there (an update that nearly cancels W_i), and its relative error grows like
-    /// eps·(‖W_i‖² + …)/n_i². With 16 the float32 error stays below ~1e-6 relative.
+    /// eps·(‖W_i‖² + …)/n_i². With 16 the float32 error stays near 1e-6 relative; bad rows are
+    /// recomputed in float64.
     /// </summary>
     public const double CancellationRatio = 16;
 
@@ -43,9 +44,13 @@ public static class FactoredNorm
         var norm = nSq.clamp_min_(0).sqrt_();
         if (bad.any().item<bool>())
         {
+            // In float64: when the update nearly cancels W_i, even the direct sum W_i + s·(B·A)_i loses
+            // digits in float32 (error ~ eps·‖W_i‖/n_i), so these few rows are summed in double precision.
             var rows = bad.nonzero().squeeze(1);                              // (k)
-            var direct = w.index_select(0, rows).add_(b.index_select(0, rows).matmul(a), alpha: scaling);
-            norm.index_copy_(0, rows, linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 }));
+            var a64 = a.to(ScalarType.Float64);
+            var direct = w.index_select(0, rows).to(ScalarType.Float64)
+                .add_(b.index_select(0, rows).to(ScalarType.Float64).matmul(a64), alpha: scaling);  // (k, in)
+            norm.index_copy_(0, rows, linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 }).to(dtype));
         }
         return scope.MoveToOuter(norm);
     }

@@ -1,0 +1,167 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace DoraSharp.Tests;
+
+public sealed class LoraLinearTests
+{
+    private static LoraLinear Make(bool dora, double dropout = 0, int inF = 12, int outF = 8, ScalarType dtype = ScalarType.Float32, LoraInit init = LoraInit.Default)
+    {
+        var linear = nn.Linear(inF, outF, dtype: dtype);
+        return new LoraLinear(linear, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = dora, LoraDropout = dropout, TargetModules = ["x"], InitLoraWeights = init });
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Default_init_is_Kaiming_uniform_A_and_zero_B(bool dora)
+    {
+        torch.manual_seed(0);
+        var layer = Make(dora, inF: 400, outF: 50);
+        Assert.Equal(0, layer.LoraB.abs().max().item<float>());
+        // kaiming_uniform_(a=sqrt(5)) on (r, in) is U(-1/sqrt(in), 1/sqrt(in)): variance 1/(3·in).
+        var bound = 1 / System.Math.Sqrt(400);
+        Assert.True(layer.LoraA.abs().max().item<float>() <= bound + 1e-7);
+        Assert.InRange(layer.LoraA.var().item<float>(), 0.8 / (3 * 400), 1.2 / (3 * 400));
+    }
+
+    [Fact]
+    public void Gaussian_init_has_std_one_over_r()
+    {
+        torch.manual_seed(0);
+        var layer = Make(false, inF: 2000, init: LoraInit.Gaussian);
+        Assert.InRange(layer.LoraA.std().item<float>(), 0.25 * 0.95, 0.25 * 1.05);
+        Assert.Equal(0, layer.LoraB.abs().max().item<float>());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Dropout_applies_in_training_only(bool dora)
+    {
+        torch.manual_seed(5);
+        var layer = Make(dora, dropout: 0.5);
+        using (no_grad()) layer.LoraB.normal_();
+        var x = torch.randn(64, 12);
+        layer.train();
+        var y1 = layer.call(x);
+        var y2 = layer.call(x);
+        Assert.False(y1.allclose(y2), "two training passes with dropout 0.5 should differ");
+        layer.eval();
+        var e1 = layer.call(x);
+        Assert.True(e1.allclose(layer.call(x), rtol: 0, atol: 0), "eval mode must be deterministic");
+        // In eval mode dropout is off: the output is the no-dropout formula.
+        var noDrop = Make(dora, dropout: 0);
+        noDrop.load_state_dict(layer.state_dict());
+        noDrop.eval();
+        TensorAssert.Close(noDrop.call(x), e1, 1e-5, 1e-6, "eval output with vs without dropout configured");
+    }
+
+    [Fact]
+    public void Base_weight_and_bias_receive_no_gradient()
+    {
+        var layer = Make(true);
+        layer.train();
+        layer.call(torch.randn(3, 12)).sum().backward();
+        Assert.Null(layer.Weight.grad);
+        Assert.Null(layer.Bias!.grad);
+        Assert.NotNull(layer.LoraA.grad);
+        Assert.NotNull(layer.Magnitude!.grad);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_zero_row_of_W_plus_sBA_gives_finite_output_and_gradients(bool reference)
+    {
+        // PEFT issue 2049: a zero row of the base weight (and B = 0) makes ‖W + s·B·A‖ = 0 and PEFT divides by it.
+        var layer = Make(true);
+        using (no_grad())
+        {
+            layer.Weight[2].zero_();
+            layer.ResetMagnitude();
+        }
+        Assert.Equal(0, layer.Magnitude![2].item<float>());
+        layer.UseReferenceDora = reference;
+        layer.train();
+        var x = torch.randn(5, 12);
+        var y = layer.call(x);
+        Assert.True(y.isfinite().all().item<bool>());
+        // The zero row outputs exactly its bias, as the base layer does.
+        Assert.True(y[.., 2].allclose(layer.Bias![2].expand(5), rtol: 0, atol: 0));
+        y.sum().backward();
+        Assert.True(layer.LoraA.grad!.isfinite().all().item<bool>());
+        Assert.True(layer.LoraB.grad!.isfinite().all().item<bool>());
+        Assert.True(layer.Magnitude.grad!.isfinite().all().item<bool>());
+        layer.Merge();
+        Assert.True(layer.Weight.isfinite().all().item<bool>());
+    }
+
+    [Fact]
+    public void A_bfloat16_base_keeps_magnitude_and_factors_in_float32()
+    {
+        var layer = Make(true, dtype: ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, layer.Weight.dtype);
+        Assert.Equal(ScalarType.Float32, layer.Magnitude!.dtype);
+        Assert.Equal(ScalarType.Float32, layer.LoraA.dtype);
+        var x = torch.randn(4, 12).to(ScalarType.BFloat16);
+        layer.train();
+        var y = layer.call(x);
+        Assert.Equal(ScalarType.BFloat16, y.dtype);
+        y.sum().backward();
+        // An update of 1e-4 relative survives in float32 (it would round away in bfloat16's 8-bit mantissa).
+        using (no_grad())
+        {
+            var before = layer.Magnitude.clone();
+            layer.Magnitude.mul_(1 + 1e-4);
+            Assert.False(before.allclose(layer.Magnitude, rtol: 0, atol: 0));
+        }
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32, 4e-6)]
+    [InlineData(ScalarType.Float64, 1e-12)]
+    public void Factored_norm_matches_the_exact_norm_even_when_the_update_nearly_cancels_W(ScalarType dtype, double tol)
+    {
+        torch.manual_seed(9);
+        var w = torch.randn(64, 96, dtype: dtype);
+        var a = torch.randn(4, 96, dtype: dtype);
+        var b = torch.randn(64, 4, dtype: dtype) * 0.1;
+        const double s = 2.0;
+        // Rows 0..7: W_i ≈ −s·(B·A)_i, so ‖W_i + s·(B·A)_i‖ is ~1e-4 of ‖W_i‖ and the factored sum cancels.
+        using (no_grad())
+        {
+            var ba = b.matmul(a);
+            w[..8] = ((-s * ba[..8]) + 1e-4 * torch.randn(8, 96, dtype: dtype) * ba[..8]).to(dtype);
+        }
+        // The truth: the same inputs summed in float64.
+        var exact = linalg.vector_norm(w.to(ScalarType.Float64) + s * b.to(ScalarType.Float64).matmul(a.to(ScalarType.Float64)), dims: new long[] { 1 });
+        var factored = FactoredNorm.LinearRowNorm(w, a, b, s).to(ScalarType.Float64);
+        var relative = ((factored - exact).abs() / exact).max().item<double>();
+        Assert.True(relative < tol, $"max relative error {relative:E2}");
+        if (dtype != ScalarType.Float32) return;
+        // Without the guard the cancelling rows are far off in float32: the case really cancels.
+        var naiveSq = linalg.vector_norm(w, dims: new long[] { 1 }).square() + 2 * s * (w.matmul(a.t()) * b).sum(1) + s * s * (b.matmul(a.matmul(a.t())) * b).sum(1);
+        var naive = naiveSq.clamp_min(0).sqrt().to(ScalarType.Float64);
+        var naiveError = ((naive[..8] - exact[..8]).abs() / exact[..8]).max().item<double>();
+        Assert.True(naiveError > 100 * tol, $"unguarded error only {naiveError:E2}");
+    }
+
+    [Fact]
+    public void Eval_cache_follows_changes_to_A_and_B()
+    {
+        torch.manual_seed(2);
+        var layer = Make(true);
+        using (no_grad()) layer.LoraB.normal_();
+        layer.eval();
+        var x = torch.randn(3, 12);
+        var y1 = layer.call(x);
+        using (no_grad()) layer.LoraA.mul_(2);
+        var y2 = layer.call(x);
+        layer.UseReferenceDora = true;
+        TensorAssert.Close(layer.call(x), y2, 1e-5, 1e-6, "cached norm after A changed");
+        Assert.False(y1.allclose(y2));
+    }
+}
