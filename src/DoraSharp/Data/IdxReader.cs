@@ -14,6 +14,9 @@ namespace DoraSharp.Data;
 /// Gzip is recognised by its magic bytes 1F 8B, not by the file name, because renamed and
 /// half-extracted downloads are common. Memory grows with the data actually present, never
 /// with what a header claims, so a corrupt or hostile header cannot make us allocate gigabytes.
+/// Known gap: .NET's GZipStream checks the CRC when a gzip trailer is there, but says nothing
+/// when the 8-byte trailer is cut off or when bytes that are not gzip follow the last member;
+/// the header's sizes still guarantee that all the data is present.
 /// </remarks>
 internal static class IdxReader
 {
