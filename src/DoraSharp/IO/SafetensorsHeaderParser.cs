@@ -21,6 +21,9 @@ namespace DoraSharp.IO;
 /// sizes are <c>long</c>), and product(max(dim, 1)) must fit a <c>long</c> too: libtorch computes strides from
 /// that product and fails on a zero-size tensor such as [0, 2^62, 2^62] that HF would accept.</item>
 /// <item><c>__metadata__</c> must be an object of strings (HF also accepts <c>null</c>, which no writer emits).</item>
+/// <item>At most <see cref="MaxTensors"/> tensors (HF has no limit). Each tensor costs about 600 bytes of
+/// TorchSharp/libtorch bookkeeping even when empty, against about 50 header bytes, so without a cap a
+/// 100 MB header of empty tensors would make a load take over 1 GB.</item>
 /// </list>
 /// Unknown fields inside a tensor entry are ignored, as HF does. Nothing here allocates by a size the header
 /// claims: the only allocations are proportional to the header bytes, which are really in the file.
@@ -29,6 +32,12 @@ internal static class SafetensorsHeaderParser
 {
     /// <summary>HF's <c>MAX_HEADER_SIZE</c>: a longer header is rejected before it is read.</summary>
     public const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>
+    /// The most tensors one file may hold: far above any adapter (LoRA on every linear layer of a
+    /// 400B-parameter model is under 3,000 tensors) and shard, yet it bounds the per-tensor overhead.
+    /// </summary>
+    public const int MaxTensors = 100_000;
 
     /// <summary>The key of the free-form string map in the header.</summary>
     public const string MetadataKey = "__metadata__";
@@ -77,6 +86,10 @@ internal static class SafetensorsHeaderParser
                 }
                 else
                 {
+                    if (tensors.Count == MaxTensors)
+                    {
+                        throw Fail(filePath, $"the header lists more than {MaxTensors} tensors, the most this reader accepts");
+                    }
                     tensors.Add(ParseTensor(filePath, key, property.Value, bufferLength));
                 }
             }

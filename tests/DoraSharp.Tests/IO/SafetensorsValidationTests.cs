@@ -231,6 +231,16 @@ public sealed class SafetensorsValidationTests : IDisposable
         Rejected("{\"t\\ud800\":{" + Entry16 + "}}", 16, "a key of the header is not a valid Unicode string");
 
     [Fact]
+    public void Rejects_more_tensors_than_the_cap()
+    {
+        // Rejected while parsing, before any tensor exists. (Loading 100,000 tensors to show the cap itself
+        // is accepted would take seconds; the limit's value is pinned by the message instead.)
+        string header = "{" + string.Join(",", Enumerable.Range(0, SafetensorsHeaderParser.MaxTensors + 1)
+            .Select(i => $"\"t{i}\":{{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}")) + "}";
+        Rejected(header, 0, "the header lists more than 100000 tensors");
+    }
+
+    [Fact]
     public void Rejects_a_bool_byte_other_than_0_or_1()
     {
         byte[] file = SafetensorsBytes.Build("{\"flags\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[0,3]}}", [1, 0, 2]);
