@@ -45,6 +45,7 @@ public sealed partial class SafetensorsFuzzTests(ITestOutputHelper output)
 
         int accepted = 0, rejected = 0;
         TimeSpan slowest = TimeSpan.Zero;
+        int slowestIndex = -1;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < Mutants; i++)
         {
@@ -66,7 +67,11 @@ public sealed partial class SafetensorsFuzzTests(ITestOutputHelper output)
             {
                 Assert.Fail($"mutant #{i} ({mutant.Length} bytes) was still being read after {ReadLimit}; header: {HeaderExcerpt(mutant)}");
             }
-            slowest = one.Elapsed > slowest ? one.Elapsed : slowest;
+            if (one.Elapsed > slowest)
+            {
+                slowest = one.Elapsed;
+                slowestIndex = i;
+            }
             switch (outcome)
             {
                 case null: accepted++; break;
@@ -77,7 +82,7 @@ public sealed partial class SafetensorsFuzzTests(ITestOutputHelper output)
             }
         }
 
-        output.WriteLine($"safetensors fuzz: {Mutants} mutated files (seed {Seed}) in {clock.Elapsed.TotalSeconds:F1} s: {accepted} read, {rejected} rejected with AdapterFormatException; slowest read {slowest.TotalMilliseconds:F0} ms");
+        output.WriteLine($"safetensors fuzz: {Mutants} mutated files (seed {Seed}) in {clock.Elapsed.TotalSeconds:F1} s: {accepted} read, {rejected} rejected with AdapterFormatException; slowest read {slowest.TotalMilliseconds:F0} ms (mutant #{slowestIndex})");
         // Both outcomes must occur, or the mutations are not exercising the reader.
         Assert.InRange(accepted, 1, Mutants - 1);
     }
