@@ -11,7 +11,7 @@ namespace DoraSharp;
 /// var optimizer = torch.optim.Adam(lora.TrainableParameters());
 /// // train model as usual; then lora.MergeAndUnload() or lora.SaveAdapter(dir)
 /// </code>
-/// The adapters are put into <paramref name="model"/> in place (the object you hold is the adapted model).
+/// The adapters are put into the model in place (the object you hold is the adapted model).
 /// Its state dict keeps every base key unchanged and adds, per adapted module,
 /// <c>&lt;path&gt;.lora_A.weight</c>, <c>&lt;path&gt;.lora_B.weight</c> and (DoRA)
 /// <c>&lt;path&gt;.lora_magnitude_vector</c>, which map one-to-one to PEFT's adapter files.
