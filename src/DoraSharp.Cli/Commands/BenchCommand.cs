@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using DoraSharp.Cli.Bench;
+using Spectre.Console;
+
+namespace DoraSharp.Cli.Commands;
+
+/// <summary>
+/// `dora bench`: base / LoRA / DoRA / PEFT-equivalent DoRA training steps and inference, merged and
+/// unmerged, on the layer shapes and the demo MLP, in one run, with the ratios that matter.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var shapes = new Option<string>("--shapes") { Description = "Comma-separated OUTxIN layer shapes, and/or 'mlp' (the demo MLP, batch --mlp-batch).", DefaultValueFactory = _ => "1024x1024,2048x2048,4096x1024,mlp" };
+        var ranks = new Option<string>("--ranks") { Description = "Comma-separated ranks r.", DefaultValueFactory = _ => "8,16,64" };
+        var tokens = new Option<int>("--tokens") { Description = "Tokens (rows) per batch for the layer shapes.", DefaultValueFactory = _ => 512 };
+        var mlpBatch = new Option<int>("--mlp-batch") { Description = "Batch size for the demo MLP.", DefaultValueFactory = _ => 64 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per variant and phase (after warm-up).", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 3 };
+        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads.", DefaultValueFactory = _ => 2 };
+        var noMemory = new Option<bool>("--no-memory") { Description = "Skip the peak-memory probes (one child process per variant)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON array of records instead of tables." };
+        var probe = new Option<string[]>(MemoryProbe.ProbeOption) { Hidden = true, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(4, 4) };
+        var command = new Command("bench", "Time base, LoRA and DoRA training steps and inference; print the ratios.")
+            { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, json, probe };
+        command.SetAction(p =>
+        {
+            if (p.GetValue(probe) is { Length: 4 } a)
+                return MemoryProbe.RunChild(a[0], int.Parse(a[1], CultureInfo.InvariantCulture), int.Parse(a[2], CultureInfo.InvariantCulture), a[3]);
+            return Run(p.GetValue(shapes)!, p.GetValue(ranks)!, p.GetValue(tokens), p.GetValue(mlpBatch), p.GetValue(steps), p.GetValue(warmup),
+                p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(json));
+        });
+        return command;
+    }
+
+    private static int Run(string shapeList, string rankList, int tokens, int mlpBatch, int steps, int warmup, int threads, bool memory, bool json)
+    {
+        var shapes = shapeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var s in shapes.Where(s => s != "mlp")) BenchWorkload.ParseShape(s);
+        var ranks = rankList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(x => int.TryParse(x, out var r) && r >= 1 ? r : throw new UsageException($"--ranks: '{x}' is not an integer >= 1.")).ToArray();
+        if (steps < 1 || warmup < 0 || tokens < 1 || mlpBatch < 1 || threads < 1)
+            throw new UsageException("--steps, --tokens, --mlp-batch and --threads must be >= 1 and --warmup >= 0.");
+        TorchSharp.torch.set_num_threads(threads);
+
+        var records = new List<BenchRecord>();
+        var started = DateTime.UtcNow;
+        void Measure(Action<string>? status)
+        {
+            foreach (var shape in shapes)
+                foreach (var r in ranks)
+                    records.AddRange(LayerBenchmark.Run(shape, r, shape == "mlp" ? mlpBatch : tokens, warmup, steps, memory, status));
+        }
+        if (json)
+        {
+            Measure(null);
+            Console.WriteLine(JsonSerializer.Serialize(records, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        AnsiConsole.Status().Start("benchmarking", ctx => Measure(s => ctx.Status($"benchmarking {s}")));
+        Render(records, threads, steps, memory);
+        AnsiConsole.MarkupLine($"[grey]{records.Count} measurements in {(DateTime.UtcNow - started).TotalSeconds:F0} s; medians of {steps} steps after {warmup} warm-up, variants interleaved; " +
+                               (memory ? "peak RSS = the whole peak resident memory of a fresh child process training that variant (warm-up + 3 steps); step MB = that peak above the RSS just before the 3 timed steps (the step's own activations and temporaries).[/]" : "no memory probes.[/]"));
+        return 0;
+    }
+
+    private static void Render(List<BenchRecord> records, int threads, int steps, bool memory)
+    {
+        var table = new Table().Title($"[bold]dora bench[/] ({threads} threads, float32)")
+            .AddColumns("shape", "r", "variant", "train ms (min)", "infer ms", "merged ms", "peak RSS MB", "step MB");
+        foreach (var group in records.GroupBy(x => (x.Shape, x.R)))
+        {
+            foreach (var v in Variants.All)
+            {
+                BenchRecord? Get(string phase) => group.FirstOrDefault(x => x.Variant == v && x.Phase == phase);
+                var train = Get(Phases.Train)!;
+                table.AddRow(group.Key.Shape, group.Key.R.ToString(CultureInfo.InvariantCulture), v,
+                    $"{train.MedianMs:F2} ({train.MinMs:F2})", $"{Get(Phases.Infer)!.MedianMs:F2}",
+                    Get(Phases.InferMerged) is { } m ? $"{m.MedianMs:F2}" : "–",
+                    train.PeakMb is { } p ? $"{p:F1}" : "–", train.StepMb is { } sm ? $"{sm:F1}" : "–");
+            }
+            table.AddEmptyRow();
+        }
+        AnsiConsole.Write(table);
+
+        var ratios = new Table().Title("[bold]Ratios[/] (medians; target in brackets)")
+            .AddColumns("shape", "r", "DoRA/LoRA train [[≤1.10]]", "DoRA/base train [[≤1.25]]", "PEFT-path/DoRA train",
+                "DoRA/LoRA infer [[≤1.05]]", "merged DoRA/base infer [[≤1.02]]", "DoRA/LoRA peak RSS [[≤1.05]]", "step memory DoRA − LoRA (MB)");
+        foreach (var group in records.GroupBy(x => (x.Shape, x.R)))
+        {
+            double T(string v, string phase) => group.First(x => x.Variant == v && x.Phase == phase).MedianMs;
+            double? P(string v) => group.First(x => x.Variant == v && x.Phase == Phases.Train).PeakMb;
+            double? S(string v) => group.First(x => x.Variant == v && x.Phase == Phases.Train).StepMb;
+            var peakRatio = P(Variants.Dora) is { } d && P(Variants.Lora) is { } l ? Ratio(d / l, 1.05) : "–";
+            var stepGap = S(Variants.Dora) is { } ds && S(Variants.Lora) is { } ls ? $"{ds - ls:+0.0;-0.0} ({ls:F1} → {ds:F1})" : "–";
+            ratios.AddRow(group.Key.Shape, group.Key.R.ToString(CultureInfo.InvariantCulture),
+                Ratio(T(Variants.Dora, Phases.Train) / T(Variants.Lora, Phases.Train), 1.10),
+                Ratio(T(Variants.Dora, Phases.Train) / T(Variants.Base, Phases.Train), 1.25),
+                $"{T(Variants.DoraReference, Phases.Train) / T(Variants.Dora, Phases.Train):F2}×",
+                Ratio(T(Variants.Dora, Phases.Infer) / T(Variants.Lora, Phases.Infer), 1.05),
+                Ratio(T(Variants.Dora, Phases.InferMerged) / T(Variants.Base, Phases.Infer), 1.02),
+                peakRatio, stepGap);
+        }
+        AnsiConsole.Write(ratios);
+    }
+
+    private static string Ratio(double value, double target)
+        => value <= target ? $"[green]{value:F3}[/]" : $"[yellow]{value:F3}[/]";
+}
