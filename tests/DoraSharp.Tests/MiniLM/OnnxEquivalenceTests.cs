@@ -5,9 +5,12 @@ using Xunit.Abstractions;
 
 namespace DoraSharp.Tests.MiniLM;
 
-/// <summary>The TorchSharp encoder against ONNX Runtime running the same ONNX file.</summary>
+/// <summary>
+/// The TorchSharp encoder against ONNX Runtime running the same ONNX file. It loads both itself (to measure the
+/// load times) but sits in the MiniLM collection so that it never runs beside the other heavy tests.
+/// </summary>
 [Collection(MiniLmCollection.Name)]
-public sealed class OnnxEquivalenceTests(MiniLmFixture fixture, ITestOutputHelper output)
+public sealed class OnnxEquivalenceTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;
 
