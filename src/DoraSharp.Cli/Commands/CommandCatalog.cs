@@ -9,5 +9,6 @@ internal static class CommandCatalog
     {
         yield return DemoCommand.Create();
         yield return BenchCommand.Create();
+        yield return MiniLmCheckCommand.Create();
     }
 }
