@@ -10,5 +10,6 @@ internal static class CommandCatalog
         yield return DemoCommand.Create();
         yield return BenchCommand.Create();
         yield return MiniLmCheckCommand.Create();
+        yield return MiniLmDemoCommand.Create();
     }
 }

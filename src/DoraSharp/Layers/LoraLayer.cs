@@ -205,8 +205,10 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
             _mergedNorm = null;
             var table = typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
                 ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
-            table?.Remove("weight");
-            table?.Remove("bias");
+            // TorchSharp's Module.Dispose reaches a module once per ancestor, so this runs more than once inside
+            // a nested model; OrderedDict.Remove throws for a missing key.
+            foreach (var shared in new[] { "weight", "bias" })
+                if (table is not null && table.ContainsKey(shared)) table.Remove(shared);
         }
         base.Dispose(disposing);
     }

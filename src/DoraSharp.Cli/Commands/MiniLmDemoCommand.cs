@@ -1,0 +1,162 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using DoraSharp.Cli.MiniLm;
+using DoraSharp.MiniLM;
+using DoraSharp.MiniLM.Classification;
+using Spectre.Console;
+
+namespace DoraSharp.Cli.Commands;
+
+/// <summary>
+/// `dora minilm-demo`: all-MiniLM-L6-v2 with a linear head classifying Debian package descriptions into five
+/// sections; frozen encoder vs LoRA vs DoRA vs full fine-tuning, over several seeds. Renders progress, a table
+/// and results.json; the work is <see cref="ClassificationExperiment"/>'s.
+/// </summary>
+internal static class MiniLmDemoCommand
+{
+    private static readonly ClassificationSettings Defaults = new();
+
+    public static Command Create()
+    {
+        var maxLength = new Option<int>("--max-length") { Description = "Truncation length in word pieces ([CLS] and [SEP] included).", DefaultValueFactory = _ => Defaults.MaxLength };
+        var trainPerClass = new Option<int>("--train-per-class") { Description = "Training examples per class (of 600), the same subset for every run.", DefaultValueFactory = _ => Defaults.TrainPerClass };
+        var testPerClass = new Option<int?>("--test-per-class") { Description = "Test examples per class (default: all 150)." };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training subset.", DefaultValueFactory = _ => Defaults.Epochs };
+        var batch = new Option<int>("--batch") { Description = "Examples per optimizer step.", DefaultValueFactory = _ => Defaults.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "AdamW learning rate of the LoRA/DoRA adapters.", DefaultValueFactory = _ => Defaults.AdapterLearningRate };
+        var headLr = new Option<double>("--head-lr") { Description = "AdamW learning rate of the classification head.", DefaultValueFactory = _ => Defaults.HeadLearningRate };
+        var fullLr = new Option<double>("--full-lr") { Description = "AdamW learning rate of the encoder in full fine-tuning.", DefaultValueFactory = _ => Defaults.FullLearningRate };
+        var rank = new Option<int>("--r") { Description = "Adapter rank r.", DefaultValueFactory = _ => Defaults.R };
+        var alpha = new Option<double>("--alpha") { Description = "lora_alpha (scaling = alpha / r).", DefaultValueFactory = _ => Defaults.LoraAlpha };
+        var targets = new Option<string>("--targets") { Description = "Comma-separated modules to adapt, Hugging Face BERT names (query, key, value, dense, ...).", DefaultValueFactory = _ => string.Join(',', Defaults.TargetModules) };
+        var seeds = new Option<string>("--seeds") { Description = "Comma-separated seeds, one run per method and seed.", DefaultValueFactory = _ => string.Join(',', Defaults.Seeds) };
+        var methods = new Option<string>("--methods") { Description = "Comma-separated methods: frozen, lora, dora, full.", DefaultValueFactory = _ => string.Join(',', FineTuningMethods.All.Select(m => m.Key())) };
+        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads.", DefaultValueFactory = _ => 2 };
+        var output = new Option<string>("--out") { Description = "Folder for results.json and the trained heads.", DefaultValueFactory = _ => "minilm-demo" };
+        var command = new Command("minilm-demo",
+            "Fine-tune all-MiniLM-L6-v2 to classify Debian package descriptions: frozen encoder, LoRA, DoRA and full fine-tuning, each with a linear head.")
+            { maxLength, trainPerClass, testPerClass, epochs, batch, lr, headLr, fullLr, rank, alpha, targets, seeds, methods, threads, output };
+        command.SetAction(p =>
+        {
+            var settings = new ClassificationSettings
+            {
+                MaxLength = p.GetValue(maxLength),
+                TrainPerClass = p.GetValue(trainPerClass),
+                TestPerClass = p.GetValue(testPerClass),
+                Epochs = p.GetValue(epochs),
+                BatchSize = p.GetValue(batch),
+                AdapterLearningRate = p.GetValue(lr),
+                HeadLearningRate = p.GetValue(headLr),
+                FullLearningRate = p.GetValue(fullLr),
+                R = p.GetValue(rank),
+                LoraAlpha = p.GetValue(alpha),
+                TargetModules = SplitList(p.GetValue(targets)!, "--targets"),
+                Seeds = SplitList(p.GetValue(seeds)!, "--seeds").Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+                    ? v : throw new UsageException($"--seeds: '{s}' is not an integer.")).ToArray(),
+                Methods = SplitList(p.GetValue(methods)!, "--methods").Select(ParseMethod).ToArray(),
+            };
+            return Run(settings, p.GetValue(threads), p.GetValue(output)!);
+        });
+        return command;
+    }
+
+    private static string[] SplitList(string value, string option)
+    {
+        var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return items.Length > 0 ? items : throw new UsageException($"{option}: give at least one value.");
+    }
+
+    private static FineTuningMethod ParseMethod(string name)
+    {
+        foreach (var m in FineTuningMethods.All)
+            if (string.Equals(m.Key(), name, StringComparison.OrdinalIgnoreCase)) return m;
+        throw new UsageException($"--methods: '{name}' is not one of {string.Join(", ", FineTuningMethods.All.Select(x => x.Key()))}.");
+    }
+
+    private static int Run(ClassificationSettings settings, int threads, string output)
+    {
+        if (threads < 1) throw new UsageException($"--threads must be >= 1 (got {threads}).");
+        try { settings.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        TorchSharp.torch.set_num_threads(threads);
+        var wall = Stopwatch.StartNew();
+
+        var dataset = DebianDescriptions.Load(DebianDescriptions.FindSnapshot());
+        var tokenizer = MiniLmTokenizer.FromPackage(settings.MaxLength);
+        var data = DebianClassificationData.Create(dataset, tokenizer, settings.TrainPerClass, settings.TestPerClass, settings.SubsetSeed);
+        var lengths = data.Train.Lengths.ToArray();
+        AnsiConsole.MarkupLine($"Debian descriptions: {data.Labels.Count} sections ({string.Join(", ", data.Labels)}), " +
+                               $"{data.Train.Count} training and {data.Test.Count} test examples; " +
+                               $"{100.0 * lengths.Count(l => l == settings.MaxLength) / lengths.Length:F0} % of training texts truncated at {settings.MaxLength} word pieces.");
+        Directory.CreateDirectory(output);
+        var saver = new MiniLmRunSaver(output, settings);
+
+        IReadOnlyList<MethodSummary> summaries = null!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<(FineTuningMethod, int?), ProgressTask>();
+                summaries = ClassificationExperiment.Run(settings, data, p =>
+                {
+                    if (!tasks.TryGetValue((p.Method, p.Seed), out var task))
+                        tasks[(p.Method, p.Seed)] = task = ctx.AddTask(Label(p), maxValue: p.Total);
+                    task.Description = Label(p);
+                    task.Value = p.Done;
+                }, saver.Save);
+            });
+        var elapsed = wall.Elapsed;
+
+        Render(summaries, settings);
+        var path = MiniLmResultsFile.Write(output, settings, summaries, data, threads, elapsed);
+        AnsiConsole.MarkupLine($"[grey]Results: {Markup.Escape(path)}; {saver.Describe()}; total wall time {elapsed.TotalSeconds:F0} s on {threads} threads.[/]");
+        return 0;
+    }
+
+    private static string Label(ExperimentProgress p)
+    {
+        var who = p.Seed is { } s ? $"{p.Method.Key(),-6} seed {s}" : $"{p.Method.Key(),-6} embed";
+        var what = p.Phase switch
+        {
+            ExperimentPhase.Training => p.Loss is { } l ? $"train, loss {l:F3}" : "train",
+            ExperimentPhase.Evaluating => "test",
+            _ => "embedding train+test",
+        };
+        return Markup.Escape($"{who}  {what}");
+    }
+
+    private static void Render(IReadOnlyList<MethodSummary> summaries, ClassificationSettings settings)
+    {
+        var seeds = string.Join(", ", settings.Seeds);
+        var table = new Table()
+            .Title($"[bold]all-MiniLM-L6-v2, Debian descriptions[/] ({summaries[0].TestCount} test texts, seeds {seeds})")
+            .AddColumns("method", "test acc. (mean ± std)", "per seed", "trainable", "% of all", "train s/run");
+        foreach (var s in summaries)
+        {
+            var total = s.Runs[0].TotalParameters;
+            table.AddRow(
+                MethodLabel(s.Method),
+                $"{100 * s.MeanAccuracy:F1} % ± {100 * s.StdAccuracy:F1}",
+                string.Join("  ", s.Accuracies.Select(a => $"{100 * a:F1}")),
+                $"{s.TrainableParameters:N0}",
+                $"{100.0 * s.TrainableParameters / total:F2} %",
+                $"{s.MeanTrainTime.TotalSeconds:F0}");
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape(
+            $"Adapters: r={settings.R}, alpha={settings.LoraAlpha:G}, targets [{string.Join(", ", settings.TargetModules)}] in every layer, lr {settings.AdapterLearningRate:G3}; " +
+            $"full fine-tuning lr {settings.FullLearningRate:G3}; AdamW, weight decay {settings.WeightDecay:G3}."));
+        AnsiConsole.MarkupLine($"[grey]std = sample standard deviation over {settings.Seeds.Count} seed(s). Every method trains the head (lr {settings.HeadLearningRate:G3}); " +
+                               $"frozen reuses embeddings computed once (its train time includes that pass); {settings.Epochs} epoch(s) of {settings.TrainPerClass} texts per class, batch {settings.BatchSize}, max length {settings.MaxLength}.[/]");
+    }
+
+    private static string MethodLabel(FineTuningMethod method) => method switch
+    {
+        FineTuningMethod.Frozen => "frozen + head",
+        FineTuningMethod.Lora => "LoRA + head",
+        FineTuningMethod.Dora => "DoRA + head",
+        _ => "full + head",
+    };
+}
