@@ -109,7 +109,7 @@ public static class ClassificationExperiment
         FineTuningMethod method, int seed, ClassificationSettings settings, DebianClassificationData data, Onnx.ModelProto onnx,
         Action<ExperimentProgress>? progress, Action<TrainedRun>? onTrained)
     {
-        using var classifier = CreateClassifier(method, seed, settings, data.Labels.Count, onnx, out var adapters);
+        using var classifier = CreateClassifier(method, seed, settings, data.Labels.Count, Pretrained(onnx), out var adapters);
         var optimizers = new List<optim.Optimizer>
         {
             torch.optim.AdamW(classifier.Head.parameters(), lr: settings.HeadLearningRate, weight_decay: settings.WeightDecay),
@@ -142,14 +142,13 @@ public static class ClassificationExperiment
     }
 
     /// <summary>
-    /// The pretrained encoder with a new head, set up for <paramref name="method"/>: the head from
-    /// <c>manual_seed(seed)</c> first (so it is the same for every method), then the adapters; requires_grad on
-    /// exactly what trains.
+    /// <paramref name="encoder"/> (which the result then owns) with a new head, set up for <paramref name="method"/>:
+    /// the head from <c>manual_seed(seed)</c> first (so it is the same for every method), then the adapters;
+    /// requires_grad on exactly what trains.
     /// </summary>
     internal static SentenceClassifier CreateClassifier(
-        FineTuningMethod method, int seed, ClassificationSettings settings, int classes, Onnx.ModelProto onnx, out LoraModel? adapters)
+        FineTuningMethod method, int seed, ClassificationSettings settings, int classes, BertEncoder encoder, out LoraModel? adapters)
     {
-        var encoder = Pretrained(onnx);
         torch.manual_seed(seed);
         var classifier = new SentenceClassifier(encoder, classes);
         adapters = null;
