@@ -32,7 +32,9 @@ internal static class MiniLmDemoCommand
         var targets = new Option<string>("--targets") { Description = "Comma-separated modules to adapt, Hugging Face BERT names (query, key, value, dense, ...).", DefaultValueFactory = _ => string.Join(',', Defaults.TargetModules) };
         var seeds = new Option<string>("--seeds") { Description = "Comma-separated seeds, one run per method and seed.", DefaultValueFactory = _ => string.Join(',', Defaults.Seeds) };
         var methods = new Option<string>("--methods") { Description = "Comma-separated methods: frozen, lora, dora, full.", DefaultValueFactory = _ => string.Join(',', FineTuningMethods.All.Select(m => m.Key())) };
-        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads.", DefaultValueFactory = _ => 2 };
+        // One thread by default: on a shared 2-core machine two libtorch threads ran this 2x slower (they wait on each
+        // other whenever a core is taken); on an idle machine --threads 2 is faster.
+        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads (2 is faster on an idle 2-core machine, 1 on a busy one).", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "Folder for results.json and the trained heads.", DefaultValueFactory = _ => "minilm-demo" };
         var command = new Command("minilm-demo",
             "Fine-tune all-MiniLM-L6-v2 to classify Debian package descriptions: frozen encoder, LoRA, DoRA and full fine-tuning, each with a linear head.")
@@ -111,7 +113,7 @@ internal static class MiniLmDemoCommand
 
         Render(summaries, settings);
         var path = MiniLmResultsFile.Write(output, settings, summaries, data, threads, elapsed);
-        AnsiConsole.MarkupLine($"[grey]Results: {Markup.Escape(path)}; {saver.Describe()}; total wall time {elapsed.TotalSeconds:F0} s on {threads} threads.[/]");
+        AnsiConsole.MarkupLine($"[grey]Results: {Markup.Escape(path)}; {saver.Describe()}; total wall time {elapsed.TotalSeconds:F0} s on {threads} thread(s).[/]");
         return 0;
     }
 
@@ -132,13 +134,13 @@ internal static class MiniLmDemoCommand
         var seeds = string.Join(", ", settings.Seeds);
         var table = new Table()
             .Title($"[bold]all-MiniLM-L6-v2, Debian descriptions[/] ({summaries[0].TestCount} test texts, seeds {seeds})")
-            .AddColumns("method", "test acc. (mean ± std)", "per seed", "trainable", "% of all", "train s/run");
+            .AddColumns("method", "test acc. % (mean ± std)", "per seed", "trainable", "% of all", "train s/run");
         foreach (var s in summaries)
         {
             var total = s.Runs[0].TotalParameters;
             table.AddRow(
                 MethodLabel(s.Method),
-                $"{100 * s.MeanAccuracy:F1} % ± {100 * s.StdAccuracy:F1}",
+                $"{100 * s.MeanAccuracy:F1} ± {100 * s.StdAccuracy:F1}",
                 string.Join("  ", s.Accuracies.Select(a => $"{100 * a:F1}")),
                 $"{s.TrainableParameters:N0}",
                 $"{100.0 * s.TrainableParameters / total:F2} %",
@@ -146,11 +148,13 @@ internal static class MiniLmDemoCommand
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(Markup.Escape(
-            $"Adapters: r={settings.R}, alpha={settings.LoraAlpha:G}, targets [{string.Join(", ", settings.TargetModules)}] in every layer, lr {settings.AdapterLearningRate:G3}; " +
-            $"full fine-tuning lr {settings.FullLearningRate:G3}; AdamW, weight decay {settings.WeightDecay:G3}."));
-        AnsiConsole.MarkupLine($"[grey]std = sample standard deviation over {settings.Seeds.Count} seed(s). Every method trains the head (lr {settings.HeadLearningRate:G3}); " +
+            $"Adapters: r={settings.R}, alpha={settings.LoraAlpha:G}, targets [{string.Join(", ", settings.TargetModules)}] in every layer, lr {Rate(settings.AdapterLearningRate)}; " +
+            $"full fine-tuning lr {Rate(settings.FullLearningRate)}; AdamW, weight decay {Rate(settings.WeightDecay)}."));
+        AnsiConsole.MarkupLine($"[grey]std = sample standard deviation over {settings.Seeds.Count} seed(s). Every method trains the head (lr {Rate(settings.HeadLearningRate)}); " +
                                $"frozen reuses embeddings computed once (its train time includes that pass); {settings.Epochs} epoch(s) of {settings.TrainPerClass} texts per class, batch {settings.BatchSize}, max length {settings.MaxLength}.[/]");
     }
+
+    private static string Rate(double value) => value.ToString("0.##########", CultureInfo.InvariantCulture);
 
     private static string MethodLabel(FineTuningMethod method) => method switch
     {

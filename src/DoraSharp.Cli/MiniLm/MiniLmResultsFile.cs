@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using DoraSharp.MiniLM.Classification;
@@ -62,6 +63,8 @@ internal static class MiniLmResultsFile
         File.WriteAllText(path, JsonSerializer.Serialize(document, new JsonSerializerOptions
         {
             WriteIndented = true,
+            // Readable "->" and "+" in the text fields; the file is never embedded in HTML.
+            Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         }) + "\n");
         return path;

@@ -29,6 +29,7 @@ public static class ClassificationExperiment
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(data);
         settings.Validate();
+        if (settings.Methods.Any(m => m.HasAdapter())) CheckTargets(settings);
         // Parsed once: each run copies the pretrained weights into a fresh encoder.
         var onnx = MiniLmWeights.ReadPackageModel();
         var summaries = new List<MethodSummary>();
@@ -40,6 +41,13 @@ public static class ClassificationExperiment
             summaries.Add(new MethodSummary(method, runs));
         }
         return summaries;
+    }
+
+    /// <summary>Fails before any run, rather than after the first ones, when the targets match no Linear of the encoder.</summary>
+    private static void CheckTargets(ClassificationSettings settings)
+    {
+        using var probe = new BertEncoder(BertConfig.AllMiniLmL6V2);
+        LoraModel.Wrap(probe, settings.AdapterConfig(useDora: false));
     }
 
     private static BertEncoder Pretrained(Onnx.ModelProto onnx)

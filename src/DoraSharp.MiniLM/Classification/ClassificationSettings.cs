@@ -7,10 +7,10 @@ namespace DoraSharp.MiniLM.Classification;
 public sealed record ClassificationSettings
 {
     /// <summary>Truncation length in word pieces, [CLS] and [SEP] included. Encoder cost grows with it.</summary>
-    public int MaxLength { get; init; } = 64;
+    public int MaxLength { get; init; } = 48;
 
     /// <summary>Training examples taken per class (the same subset for every method and seed).</summary>
-    public int TrainPerClass { get; init; } = 200;
+    public int TrainPerClass { get; init; } = 100;
 
     /// <summary>Test examples per class; null takes the whole test split.</summary>
     public int? TestPerClass { get; init; }
@@ -21,11 +21,14 @@ public sealed record ClassificationSettings
     /// <summary>Examples per optimizer step.</summary>
     public int BatchSize { get; init; } = 16;
 
-    /// <summary>AdamW learning rate of the LoRA/DoRA adapters.</summary>
-    public double AdapterLearningRate { get; init; } = 5e-4;
+    /// <summary>AdamW learning rate of the LoRA/DoRA adapters (high-ish because the default run has only 63 steps).</summary>
+    public double AdapterLearningRate { get; init; } = 1e-3;
 
-    /// <summary>AdamW learning rate of the classification head (every method).</summary>
-    public double HeadLearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// AdamW learning rate of the classification head (every method). At 1e-3 the head alone was still far from
+    /// fitting after the default 63 steps (training loss 1.45 of a possible 1.61), at 1e-2 it reached 0.9.
+    /// </summary>
+    public double HeadLearningRate { get; init; } = 1e-2;
 
     /// <summary>AdamW learning rate of the encoder in full fine-tuning.</summary>
     public double FullLearningRate { get; init; } = 5e-5;
