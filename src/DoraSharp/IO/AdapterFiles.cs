@@ -265,7 +265,7 @@ public static class AdapterFiles
     private static string Format(object value) => value switch
     {
         bool b => b ? "true" : "false",
-        double d => PythonJson.FloatRepr(d),
+        double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "",
     };
 

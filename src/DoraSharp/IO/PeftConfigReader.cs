@@ -162,6 +162,7 @@ internal static class PeftConfigReader
             switch (name)
             {
                 case "peft_type":
+                    if (value.ValueKind != JsonValueKind.String) throw Fail(name, $"is {Describe(value)}; expected \"LORA\"");
                     string type = String(name, value);
                     if (type != PeftAdapterConfig.LoraPeftType)
                     {
@@ -392,11 +393,11 @@ internal static class PeftConfigReader
         // Field names passed here are this reader's own constants, so they need no escaping.
         private AdapterFormatException Fail(string field, string problem) => new(path, $"field \"{field}\" {problem}");
 
-        /// <summary>A value's JSON text for a message: numbers as they are (cut if long), anything else quoted and escaped.</summary>
+        /// <summary>A value's JSON text for a message: numbers and literals as they are (cut if long), anything else quoted and escaped.</summary>
         private static string Raw(JsonElement value)
         {
             string raw = value.GetRawText();
-            if (value.ValueKind != JsonValueKind.Number) return DisplayText.Quote(raw);
+            if (value.ValueKind is not (JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null)) return DisplayText.Quote(raw);
             return raw.Length <= 80 ? raw : raw[..80] + "…";
         }
 
