@@ -120,6 +120,29 @@ public sealed class AdapterInteropTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.Float64)]
+    public void Adapter_tensors_of_another_float_dtype_are_converted_to_the_adapters_dtype(ScalarType fileType)
+    {
+        // PEFT's load_state_dict copies into the existing float32 adapter parameters whatever float dtype the file has.
+        var peft = SafetensorsReader.Read(AdapterFixture.TensorsPath);
+        var converted = peft.ToDictionary(kv => kv.Key, kv => kv.Value.to(fileType));
+        string directory = _temp.File($"adapter-{fileType}");
+        AdapterFixture.CopyAdapter(directory);
+        SafetensorsFile.Write(Path.Combine(directory, "adapter_model.safetensors"), converted, new Dictionary<string, string> { ["format"] = "pt" });
+
+        var lora = LoraModel.LoadAdapter(new Mlp(), directory);
+        foreach (var (path, layer) in lora.Layers)
+        {
+            Assert.Equal(ScalarType.Float32, layer.LoraA.dtype);
+            TensorAssert.Equal(converted[$"base_model.model.{path}.lora_A.weight"].to(ScalarType.Float32), layer.LoraA.detach(), $"{path} lora_A");
+            TensorAssert.Equal(converted[$"base_model.model.{path}.lora_B.weight"].to(ScalarType.Float32), layer.LoraB.detach(), $"{path} lora_B");
+            TensorAssert.Equal(converted[$"base_model.model.{path}.lora_magnitude_vector"].to(ScalarType.Float32), layer.Magnitude!.detach(), $"{path} magnitude");
+        }
+    }
+
     [Fact]
     public void Saved_adapter_follows_PEFTs_conventions_key_by_key()
     {
