@@ -218,6 +218,26 @@ public sealed class LoraModel
         foreach (var l in _layers.Values.OfType<LoraLinear>()) l.InvalidateCache();
     }
 
+    #region Adapter files (PEFT format): forwarders to IO/AdapterFiles.cs
+
+    /// <summary>
+    /// Saves the adapters to <paramref name="directory"/> as PEFT does (<c>adapter_config.json</c> and
+    /// <c>adapter_model.safetensors</c>), replacing it atomically; see <see cref="IO.AdapterFiles.Save(LoraModel, string, IO.AdapterSaveOptions?)"/>.
+    /// </summary>
+    public void SaveAdapter(string directory, IO.AdapterSaveOptions? options = null) => IO.AdapterFiles.Save(this, directory, options);
+
+    /// <summary>
+    /// Attaches the adapter saved in <paramref name="directory"/> (by DoraSharp or PEFT) to <paramref name="model"/>
+    /// and loads its weights; PEFT's <c>PeftModel.from_pretrained</c>. See <see cref="IO.AdapterFiles.Load"/>.
+    /// </summary>
+    public static LoraModel LoadAdapter(nn.Module model, string directory, bool isTrainable = false)
+        => IO.AdapterFiles.Load(model, directory, isTrainable);
+
+    /// <summary>Loads an adapter's weights into these adapters; see <see cref="IO.AdapterFiles.LoadWeights"/>.</summary>
+    public void LoadAdapterWeights(string directory) => IO.AdapterFiles.LoadWeights(this, directory);
+
+    #endregion
+
     private void ThrowIfUnloaded()
     {
         if (_unloaded) throw new InvalidOperationException("The adapters were unloaded (MergeAndUnload/Unload); use the returned model.");

@@ -123,6 +123,33 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         OnWeightChanged();
     }
 
+    /// <summary>
+    /// The weight this layer currently applies, in the base weight's layout and dtype, without changing
+    /// anything: W + s·B·A for LoRA, m·(W + s·B·A)/‖W + s·B·A‖ for DoRA (the weight <see cref="Merge"/>
+    /// would write). Used by the magnitude/direction analysis.
+    /// </summary>
+    public Tensor EffectiveWeight()
+    {
+        if (IsMerged || !AdapterEnabled) return Weight.detach().clone();
+        using var scope = NewDisposeScope();
+        var (weight, _) = ComputeMerged();
+        return scope.MoveToOuter(weight);
+    }
+
+    /// <summary>The merged weight and, for DoRA, the norm n it used (PEFT's merge with safe_merge=True).</summary>
+    private (Tensor Merged, Tensor? Norm) ComputeMerged()
+    {
+        using var noGrad = no_grad();
+        var weight = Weight;
+        var delta = DeltaWeight();
+        if (!UseDora) return (weight.add(delta), null);
+        var dtype = DoraMath.NormDType(weight.dtype);
+        var v = weight.to(dtype).add(delta.to(dtype));
+        var norm = DirectionNorm(weight, delta);
+        var scale = DoraMath.MagnitudeScale(Magnitude!.detach().reshape(-1).to(dtype), norm);
+        return (v.mul_(WeightScaleView(scale)).to(weight.dtype), norm);
+    }
+
     /// <summary>Folds the adapter into the base weight (PEFT's <c>merge(safe_merge=True)</c>).</summary>
     /// <exception cref="InvalidOperationException">Already merged, or the merge produced non-finite values.</exception>
     public void Merge()
@@ -130,26 +157,16 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         if (IsMerged) throw new InvalidOperationException($"Adapter '{GetName()}' is already merged.");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var weight = Weight;
-        var delta = DeltaWeight();
-        Tensor merged;
-        if (UseDora)
+        var (merged, norm) = ComputeMerged();
+        if (!merged.isfinite().all().item<bool>())
+            throw new InvalidOperationException($"Merging adapter '{GetName()}' produced NaN or Inf; the weight was left unmerged.");
+        Weight.copy_(merged);
+        if (norm is not null)
         {
-            var v = weight.to(DoraMath.NormDType(weight.dtype)).add(delta.to(DoraMath.NormDType(weight.dtype)));
-            var norm = DirectionNorm(weight, delta);
-            var scale = DoraMath.MagnitudeScale(Magnitude!.reshape(-1).to(v.dtype), norm);
-            merged = v.mul_(WeightScaleView(scale)).to(weight.dtype);
             _mergedNorm?.Dispose();
             _mergedNorm = norm.detach().MoveToOuterDisposeScope();
             _mergedNorm.DetachFromDisposeScope();
         }
-        else
-        {
-            merged = weight.add(delta);
-        }
-        if (!merged.isfinite().all().item<bool>())
-            throw new InvalidOperationException($"Merging adapter '{GetName()}' produced NaN or Inf; the weight was left unmerged.");
-        weight.copy_(merged);
         IsMerged = true;
         OnWeightChanged();
     }

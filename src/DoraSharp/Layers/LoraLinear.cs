@@ -70,7 +70,7 @@ public sealed class LoraLinear : LoraLayer
         var loraOut = lora_B.call(lora_A.call(xd));                  // (..., out)
 
         if (!UseDora)
-            return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut.mul(Scaling)), x.dtype));
+            return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut, alpha: Scaling), x.dtype));
 
         var norm = UseReferenceDora ? ReferenceNorm() : _normCache.Get(this, training);   // (out), detached
         var scale = DoraMath.MagnitudeScale(Magnitude!, norm).to(loraOut.dtype);         // (out)
@@ -84,12 +84,25 @@ public sealed class LoraLinear : LoraLayer
                 : (bias is null ? result : result.sub(bias)).to(loraOut.dtype);
             return scope.MoveToOuter(Cast(result.add(DoraMath.OutputCorrection(scale, baseNoBias, loraOut, Scaling)), x.dtype));
         }
-        // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias:
-        // one matmul with W and three element-wise passes instead of six.
-        var directed = F.linear(xa, weight.to(xa.dtype)).add_(loraOut, alpha: Scaling);   // (..., out)
-        var output = directed.mul(scale);
-        if (bias is not null) output.add_(bias);
-        return scope.MoveToOuter(Cast(output, x.dtype));
+        // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias.
+        // The sum W·x + s·B·A·x is one GEMM (addmm accumulates into s·B·A·x) and the scale and bias one more
+        // pass (addcmul): two passes over the output where PEFT's expression makes six.
+        var x2 = xa.reshape(-1, InFeatures);                                               // (N, in)
+        var lora2 = loraOut.reshape(-1, OutFeatures);                                       // (N, out)
+        var w = weight.to(xa.dtype);
+        // TorchSharp's addmm takes beta as a float: use it only when s survives that exactly (float64 goldens).
+        var directed = (double)(float)Scaling == Scaling
+            ? torch.addmm(lora2, x2, w.t(), beta: (float)Scaling, alpha: 1f)
+            : F.linear(x2, w).add_(lora2, alpha: Scaling);                                 // (N, out)
+        var output = bias is null ? directed.mul(scale) : torch.addcmul(bias.to(directed.dtype), directed, scale, 1);
+        return scope.MoveToOuter(Cast(output.reshape(OutputShape(x)), x.dtype));
+    }
+
+    private long[] OutputShape(Tensor x)
+    {
+        var shape = x.shape.ToArray();
+        shape[^1] = OutFeatures;
+        return shape;
     }
 
     private static Tensor Cast(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);

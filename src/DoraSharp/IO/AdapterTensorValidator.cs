@@ -1,0 +1,165 @@
+using TorchSharp;
+
+namespace DoraSharp.IO;
+
+/// <summary>
+/// Checks the tensors of <c>adapter_model.safetensors</c> against an <see cref="AdapterLayout"/>: exactly the
+/// expected keys, floating-point dtypes, and the shapes r and the layers give. Nothing is changed or allocated
+/// beyond what the file already holds.
+/// </summary>
+/// <remarks>
+/// PEFT's own loader is lenient here: <c>set_peft_model_state_dict</c> calls <c>load_state_dict(strict=False)</c>,
+/// so a missing key leaves that adapter at its initial values and an unexpected key is skipped, both with only a
+/// warning. DoraSharp refuses both, so a file for another model never loads partially.
+/// </remarks>
+internal static class AdapterTensorValidator
+{
+    private const int MaxListed = 5;
+
+    private static readonly torch.ScalarType[] FloatTypes =
+        [torch.ScalarType.Float16, torch.ScalarType.BFloat16, torch.ScalarType.Float32, torch.ScalarType.Float64];
+
+    /// <summary>
+    /// The file's tensor for each slot path and kind, after every check. The tensors still belong to
+    /// <paramref name="tensors"/>.
+    /// </summary>
+    /// <exception cref="AdapterMismatchException">A key is missing or unexpected, or a shape disagrees with its layer.</exception>
+    /// <exception cref="AdapterFormatException">A dtype is not floating point, or a shape disagrees with r.</exception>
+    public static Dictionary<(string Path, AdapterTensorKind Kind), torch.Tensor> Validate(
+        IReadOnlyDictionary<string, torch.Tensor> tensors, AdapterLayout layout, string tensorsPath)
+    {
+        var slots = layout.Slots.ToDictionary(s => s.Path, StringComparer.Ordinal);
+        var kinds = layout.Kinds.ToHashSet();
+
+        var unexpected = new List<(string Key, string Why)>();
+        foreach (string key in tensors.Keys)
+        {
+            if (Unexpected(key, layout, slots, kinds) is { } why) unexpected.Add((key, why));
+        }
+        if (unexpected.Count > 0)
+        {
+            (string key, string why) = unexpected[0];
+            throw new AdapterMismatchException(tensorsPath,
+                $"unexpected key {DisplayText.Quote(key)}: {why}{More(unexpected.Select(u => u.Key), "unexpected keys")}", key);
+        }
+
+        var found = new Dictionary<(string, AdapterTensorKind), torch.Tensor>();
+        var missing = new List<(string Key, AdapterSlot Slot)>();
+        foreach (AdapterSlot slot in layout.Slots)
+        {
+            foreach (AdapterTensorKind kind in layout.Kinds)
+            {
+                string key = AdapterKeys.For(slot.Path, kind);
+                if (tensors.TryGetValue(key, out torch.Tensor? tensor)) found[(slot.Path, kind)] = tensor;
+                else missing.Add((key, slot));
+            }
+        }
+        if (missing.Count > 0)
+        {
+            (string key, AdapterSlot slot) = missing[0];
+            throw new AdapterMismatchException(tensorsPath,
+                $"missing key {DisplayText.Quote(key)}: adapter_config.json targets {slot.Kind} module '{slot.Path}', " +
+                $"so the file must hold its {string.Join(", ", layout.Kinds.Select(k => Suffix(k)))}" +
+                $"{More(missing.Select(m => m.Key), "missing keys")}", key);
+        }
+
+        foreach (AdapterSlot slot in layout.Slots)
+        {
+            foreach (AdapterTensorKind kind in layout.Kinds)
+            {
+                CheckTensor(AdapterKeys.For(slot.Path, kind), found[(slot.Path, kind)], slot, kind, layout, tensorsPath);
+            }
+        }
+        CheckTiedSlotsAgree(found, layout, tensorsPath);
+        return found;
+    }
+
+    private static string? Unexpected(string key, AdapterLayout layout, Dictionary<string, AdapterSlot> slots, HashSet<AdapterTensorKind> kinds)
+    {
+        if (!AdapterKeys.TryParse(key, out string path, out AdapterTensorKind kind))
+        {
+            return key.StartsWith(AdapterKeys.Prefix, StringComparison.Ordinal)
+                ? "it is not a LoRA tensor (PEFT's LoRA keys end in .lora_A.weight, .lora_B.weight or .lora_magnitude_vector); base-model weights, biases and modules_to_save are not part of a DoraSharp adapter"
+                : $"PEFT's adapter keys start with '{AdapterKeys.Prefix}' (the user model's path inside a PeftModel)";
+        }
+        if (slots.ContainsKey(path))
+        {
+            return kinds.Contains(kind)
+                ? null
+                : "it is a DoRA magnitude, but adapter_config.json has \"use_dora\": false";
+        }
+        if (!layout.Modules.TryGetValue(path, out var module))
+        {
+            return $"the model has no module {DisplayText.Quote(path)}: the adapter is for a different architecture";
+        }
+        return LoraLayerFactory.IsSupported(module)
+            ? $"module {DisplayText.Quote(path)} is not selected by adapter_config.json's target_modules/exclude_modules"
+            : $"module {DisplayText.Quote(path)} is a {module.GetType().Name}; only {LoraLayerFactory.SupportedTypes} modules carry adapters";
+    }
+
+    private static void CheckTensor(string key, torch.Tensor tensor, AdapterSlot slot, AdapterTensorKind kind, AdapterLayout layout, string tensorsPath)
+    {
+        if (!FloatTypes.Contains(tensor.dtype))
+        {
+            throw new AdapterFormatException(tensorsPath,
+                $"tensor {DisplayText.Quote(key)} has dtype {SafetensorsDtype.FromScalarType(tensor.dtype)?.Name ?? tensor.dtype.ToString()}; adapter weights must be floating point (F16, BF16, F32 or F64)");
+        }
+        long[] expected = layout.ExpectedShape(slot, kind);
+        long[] actual = tensor.shape;
+        if (actual.SequenceEqual(expected)) return;
+
+        string what = $"PEFT's {Suffix(kind)} for {slot.Kind} module '{slot.Path}' ({slot.InFeatures} → {slot.OutFeatures}) has shape {Shape(expected)}";
+        int rankAxis = AdapterLayout.RankAxis(kind);
+        bool onlyRankDiffers = actual.Length == expected.Length && rankAxis >= 0
+            && Enumerable.Range(0, expected.Length).All(i => i == rankAxis || actual[i] == expected[i]);
+        if (onlyRankDiffers)
+        {
+            throw new AdapterFormatException(tensorsPath,
+                $"tensor {DisplayText.Quote(key)} has shape {Shape(actual)}, which disagrees with \"r\": {layout.R} in adapter_config.json: {what}");
+        }
+        throw new AdapterMismatchException(tensorsPath,
+            $"tensor {DisplayText.Quote(key)} has shape {Shape(actual)}, but {what}: the adapter is for a layer of another size", key);
+    }
+
+    /// <summary>
+    /// A module reached by two paths (weight tying) has one adapter, and PyTorch's state dict lists it under both
+    /// paths; the two copies in the file must agree, or the file means two things.
+    /// </summary>
+    private static void CheckTiedSlotsAgree(Dictionary<(string, AdapterTensorKind), torch.Tensor> found, AdapterLayout layout, string tensorsPath)
+    {
+        foreach (var group in layout.Slots.GroupBy(s => s.Layer, ReferenceEqualityComparer.Instance).Where(g => g.Count() > 1))
+        {
+            AdapterSlot first = group.First();
+            foreach (AdapterSlot other in group.Skip(1))
+            {
+                foreach (AdapterTensorKind kind in layout.Kinds)
+                {
+                    torch.Tensor a = found[(first.Path, kind)], b = found[(other.Path, kind)];
+                    if (a.dtype != b.dtype || !a.allclose(b, rtol: 0, atol: 0, equal_nan: true))
+                    {
+                        string key = AdapterKeys.For(other.Path, kind);
+                        throw new AdapterFormatException(tensorsPath,
+                            $"tensor {DisplayText.Quote(key)} differs from {DisplayText.Quote(AdapterKeys.For(first.Path, kind))}, but both paths reach the same module (tied weights), which has one adapter");
+                    }
+                }
+            }
+        }
+    }
+
+    private static string Suffix(AdapterTensorKind kind) => kind switch
+    {
+        AdapterTensorKind.LoraA => "lora_A.weight",
+        AdapterTensorKind.LoraB => "lora_B.weight",
+        _ => LoraLayer.MagnitudeName,
+    };
+
+    private static string Shape(long[] shape) => SafetensorsHeaderParser.FormatShape(shape);
+
+    private static string More(IEnumerable<string> keys, string what)
+    {
+        var list = keys.ToList();
+        return list.Count <= 1
+            ? ""
+            : $" ({list.Count} {what} in all: {string.Join(", ", list.Take(MaxListed).Select(DisplayText.Quote))}{(list.Count > MaxListed ? ", …" : "")})";
+    }
+}
