@@ -92,7 +92,7 @@ internal static class MiniLmDemoCommand
                                $"{data.Train.Count} training and {data.Test.Count} test examples; " +
                                $"{100.0 * lengths.Count(l => l == settings.MaxLength) / lengths.Length:F0} % of training texts truncated at {settings.MaxLength} word pieces.");
         Directory.CreateDirectory(output);
-        var saver = new MiniLmRunSaver(output, settings);
+        var saver = new MiniLmRunSaver(output);
 
         IReadOnlyList<MethodSummary> summaries = null!;
         AnsiConsole.Progress()

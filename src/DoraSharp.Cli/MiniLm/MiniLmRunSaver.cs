@@ -6,11 +6,18 @@ namespace DoraSharp.Cli.MiniLm;
 /// <summary>
 /// Saves what `dora minilm-demo` trains, one folder per run (<c>&lt;method&gt;-seed&lt;seed&gt;</c>): the head as
 /// <c>head.safetensors</c> (keys <c>classifier.weight</c>, <c>classifier.bias</c>) and, for LoRA and DoRA, the
-/// adapter. Full fine-tuning's encoder (90 MB per run) is not saved.
+/// adapter in PEFT's format in <c>adapter/</c>, keyed for Hugging Face's <c>BertModel</c>. Full fine-tuning's
+/// encoder (90 MB per run) is not saved.
 /// </summary>
-internal sealed class MiniLmRunSaver(string folder, ClassificationSettings settings)
+internal sealed class MiniLmRunSaver(string folder)
 {
-    private int heads;
+    /// <summary>The PEFT adapter's subfolder in a run's folder.</summary>
+    public const string AdapterFolder = "adapter";
+
+    /// <summary>The Hugging Face id of the base model, written to adapter_config.json.</summary>
+    public const string BaseModel = "sentence-transformers/all-MiniLM-L6-v2";
+
+    private int heads, adapters;
 
     public void Save(TrainedRun run)
     {
@@ -21,14 +28,16 @@ internal sealed class MiniLmRunSaver(string folder, ClassificationSettings setti
         heads++;
         if (run.Adapters is not null)
         {
-            // TODO(adapter-io): save the adapter in PEFT's format once LoraModel.SaveAdapter lands in main:
-            //   run.Adapters.SaveAdapter(dir, new AdapterSaveOptions { BaseModelNameOrPath = "sentence-transformers/all-MiniLM-L6-v2" });
-            // It must write adapter_config.json with target_modules from settings.TargetModules and
-            // adapter_model.safetensors with keys base_model.model.encoder.layer.{i}.attention.self.{query,value}.lora_A.weight
-            // (lora_B.weight, lora_magnitude_vector for DoRA); MiniLmAdapterNamingTests pins those names.
-            _ = settings;
+            // A subfolder: an adapter directory may hold only PEFT's files. Loads in Python with
+            // PeftModel.from_pretrained(BertModel.from_pretrained(BaseModel), "<dir>/adapter").
+            run.Adapters.SaveAdapter(Path.Combine(dir, AdapterFolder), new AdapterSaveOptions
+            {
+                BaseModelNameOrPath = BaseModel,
+                AutoMapping = new PeftAutoMapping("BertModel", "transformers.models.bert.modeling_bert"),
+            });
+            adapters++;
         }
     }
 
-    public string Describe() => $"{heads} trained heads saved (adapters: not yet, waiting for the adapter-IO code)";
+    public string Describe() => $"{heads} heads and {adapters} PEFT adapters saved";
 }

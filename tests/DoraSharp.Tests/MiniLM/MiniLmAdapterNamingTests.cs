@@ -1,4 +1,7 @@
+using System.Text.Json;
+using DoraSharp.IO;
 using DoraSharp.MiniLM;
+using DoraSharp.Tests.IO;
 using Xunit;
 
 namespace DoraSharp.Tests.MiniLM;
@@ -46,9 +49,22 @@ public sealed class MiniLmAdapterNamingTests
         Assert.All(baseKeys, k => Assert.True(state.ContainsKey(k), $"base key {k} is gone"));
         Assert.Equal(expected.Values.Sum(s => s.Aggregate(1L, (a, b) => a * b)), lora.CountParameters().Trainable);
 
-        // TODO(adapter-io): once LoraModel.SaveAdapter lands, save to a temp folder and assert that
-        // adapter_model.safetensors holds exactly "base_model.model." + each expected key with these shapes,
-        // and that adapter_config.json has target_modules ["query", "value"], r and use_dora.
+        // The saved adapter: PEFT's keys for BertModel ("base_model.model." + the state-dict key), the same shapes,
+        // and target_modules as written in the config.
+        using var dir = new TempDirectory();
+        var adapterDir = dir.File("adapter");
+        lora.SaveAdapter(adapterDir);
+        using (var file = SafetensorsFile.Read(Path.Combine(adapterDir, AdapterFiles.TensorsFileName)))
+        {
+            Assert.Equal(expected.Keys.Select(k => "base_model.model." + k).Order(StringComparer.Ordinal),
+                file.Tensors.Keys.Order(StringComparer.Ordinal));
+            foreach (var (key, shape) in expected)
+                Assert.Equal(shape, file.Tensors["base_model.model." + key].shape);
+        }
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapterDir, AdapterFiles.ConfigFileName)));
+        Assert.Equal(["query", "value"], config.RootElement.GetProperty("target_modules").EnumerateArray().Select(e => e.GetString()).Order());
+        Assert.Equal(r, config.RootElement.GetProperty("r").GetInt32());
+        Assert.Equal(dora, config.RootElement.GetProperty("use_dora").GetBoolean());
     }
 
     [Fact]
