@@ -205,8 +205,10 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
             _mergedNorm = null;
             var table = typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
                 ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
-            table?.Remove("weight");
-            table?.Remove("bias");
+            // Dispose may run twice (a Sequential disposes its children, then Module.Dispose disposes every
+            // registered submodule again): removing an absent key would throw.
+            if (table is not null && table.ContainsKey("weight")) table.Remove("weight");
+            if (table is not null && table.ContainsKey("bias")) table.Remove("bias");
         }
         base.Dispose(disposing);
     }
