@@ -38,12 +38,7 @@ public static class FineTuneExperiment
         IProgress<ExperimentProgress>? progress = null, Action<TrainedModel>? onTrained = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(arms);
-        settings.Validate();
-        if (arms.Count == 0) throw new ArgumentException("Give at least one arm to fine-tune.", nameof(arms));
-        if (arms.Distinct().Count() != arms.Count) throw new ArgumentException("Each arm may appear only once.", nameof(arms));
-        foreach (var arm in arms.Where(a => a.IsAdapter)) AdapterConfig(settings, arm).Validate();
+        Validate(settings, arms);
 
         var seeds = settings.SeedValues;
         var pretrainRuns = new List<SeedRun>();
@@ -77,6 +72,27 @@ public static class FineTuneExperiment
 
         return new ExperimentResult(settings, DataSummary.Of(data), new PretrainingResult(modelParameters, pretrainRuns),
             arms.Select(a => new ArmResult(a, counts[a].Trainable, counts[a].Total, armRuns[a])).ToList());
+    }
+
+    /// <summary>
+    /// Checks settings and arms without training anything: every setting, each arm once, each adapter
+    /// configuration, and that the targets match layers of the model (tried on a throwaway model).
+    /// </summary>
+    /// <exception cref="ArgumentException">The first problem found, named (a <see cref="LoraConfigException"/> for adapter options and targets).</exception>
+    public static void Validate(ExperimentSettings settings, IReadOnlyList<FineTuneArm> arms)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(arms);
+        settings.Validate();
+        if (arms.Count == 0) throw new ArgumentException("Give at least one arm to fine-tune.", nameof(arms));
+        if (arms.Distinct().Count() != arms.Count) throw new ArgumentException("Each arm may appear only once.", nameof(arms));
+        foreach (var arm in arms.Where(a => a.IsAdapter)) AdapterConfig(settings, arm).Validate();
+        if (arms.FirstOrDefault(a => a.IsAdapter) is { } adapterArm)
+        {
+            // Targets that match no layer would otherwise surface only after pretraining: try them on a throwaway model.
+            using var probe = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
+            LoraModel.Wrap(probe, AdapterConfig(settings, adapterArm));
+        }
     }
 
     /// <summary>The adapter configuration of an adapter arm.</summary>
