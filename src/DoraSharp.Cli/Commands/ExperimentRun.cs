@@ -70,8 +70,15 @@ internal static class ExperimentRun
         ResultsFile.WriteLosses(losses, result);
         files.AddRange([json, losses]);
         if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
-        AnsiConsole.MarkupLine(Markup.Escape("Wrote " + string.Join(", ", files.Select(f => Path.GetRelativePath(Environment.CurrentDirectory, f)))));
+        AnsiConsole.MarkupLine(Markup.Escape("Wrote " + string.Join(", ", files.Select(Shown))));
         return 0;
+    }
+
+    /// <summary>A path relative to the current folder when it lies inside it, else in full.</summary>
+    private static string Shown(string path)
+    {
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, path);
+        return relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative) ? path : relative;
     }
 
     public static string Epochs(int n) => n == 1 ? "1 epoch" : $"{n} epochs";
