@@ -91,7 +91,7 @@ public static class FineTuneExperiment
         {
             // Targets that match no layer would otherwise surface only after pretraining: try them on a throwaway model.
             using var probe = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
-            LoraModel.Wrap(probe, AdapterConfig(settings, adapterArm));
+            LoraModel.Wrap(probe, AdapterConfig(settings, adapterArm)).Unload();   // base layers back, so disposing frees them
         }
     }
 
