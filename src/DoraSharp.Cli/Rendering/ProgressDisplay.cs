@@ -5,7 +5,7 @@ namespace DoraSharp.Cli.Rendering;
 
 /// <summary>
 /// One progress bar per training phase (pretraining, then each fine-tuned method; a phase's bar spans all
-/// seeds) showing the recent loss and images per second.
+/// seeds) showing the batch, the recent loss and images per second.
 /// </summary>
 internal static class ProgressDisplay
 {
@@ -14,7 +14,8 @@ internal static class ProgressDisplay
         AnsiConsole.Progress()
             .AutoClear(false)
             .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            // No elapsed-time column: a phase's bar spans every seed, so its clock would also count the other phases.
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
             .Start(context => work(new View(context)));
 
     private sealed class View(ProgressContext context) : IProgress<ExperimentProgress>
@@ -35,9 +36,10 @@ internal static class ProgressDisplay
             while (_recent.Count > Window) _recent.Dequeue();
             var loss = _recent.Count > 0 ? _recent.Average() : float.NaN;
             var seed = value.SeedCount > 1 ? $"  seed {value.SeedIndex + 1}/{value.SeedCount}" : "";
-            task.Description = Markup.Escape($"{value.Phase,-17} loss {loss,6:F3}  {t.ImagesPerSecond,7:N0} img/s{seed}");
+            var batches = $"{t.Step}/{t.TotalSteps}";
+            task.Description = Markup.Escape(
+                $"{value.Phase,-17} batch {batches,-9} loss {loss,6:F3}  {t.ImagesPerSecond,7:N0} img/s{seed}");
             task.Value = (double)value.SeedIndex * t.TotalSteps + t.Step;
-            if (task.Value >= task.MaxValue) task.StopTask();   // freezes its elapsed-time column
         }
     }
 }
