@@ -7,7 +7,7 @@ namespace DoraSharp.Tests.Examples;
 public sealed class TutorialTests
 {
     [Fact]
-    public void The_lora_and_dora_walkthrough_runs_and_every_check_passes()
+    public async Task The_lora_and_dora_walkthrough_runs_and_every_check_passes()
     {
         var root = Path.GetDirectoryName(Path.GetDirectoryName(Data.RepositoryData.MnistFolder))!;
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -25,9 +25,18 @@ public sealed class TutorialTests
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), "dotnet run examples/lora_and_dora.cs did not finish in 5 minutes");
-        var output = stdout.Result;
-        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{stderr.Result}");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("dotnet run examples/lora_and_dora.cs did not finish in 5 minutes");
+        }
+        var output = await stdout;
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
 
         var lines = output.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
         Assert.Contains("All checks passed.", lines);
