@@ -62,13 +62,13 @@ internal static class ExperimentRun
             Console.CancelKeyPress -= stop;
         }
 
-        var files = new List<string>();
-        files.AddRange(render(result, outDir));
+        // The numbers first: they must be saved even if drawing a plot fails.
         var json = Path.Combine(outDir, "results.json");
         ResultsFile.Write(json, result, command);
         var losses = Path.Combine(outDir, "losses.csv");
         ResultsFile.WriteLosses(losses, result);
-        files.AddRange([json, losses]);
+        var files = new List<string> { json, losses };
+        files.InsertRange(0, render(result, outDir));
         if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
         AnsiConsole.MarkupLine(Markup.Escape("Wrote " + string.Join(", ", files.Select(Shown))));
         return 0;
