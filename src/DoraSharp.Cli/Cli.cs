@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Spectre.Console;
+using DoraSharp.Training;
 
 namespace DoraSharp.Cli;
 
@@ -11,33 +11,59 @@ internal static class Cli
 {
     public const int UsageError = 2;
 
-    public static int Run(RootCommand root, string[] args)
+    /// <summary>The exit code of a run stopped with Ctrl+C (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
+
+    /// <param name="root">The command tree.</param>
+    /// <param name="args">The arguments after the program name.</param>
+    /// <param name="error">Where error lines go; standard error when null (tests pass their own writer).</param>
+    /// <param name="output">Where help and version text go; standard output when null. (Progress and tables are drawn by Spectre.Console on the terminal.)</param>
+    public static int Run(RootCommand root, string[] args, TextWriter? error = null, TextWriter? output = null)
     {
+        error ??= Console.Error;
+        output ??= Console.Out;
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"dora: {parse.Errors[0].Message} (see 'dora {string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')))} --help')");
+            error.WriteLine($"dora: {OneLine(parse.Errors[0].Message)} (see 'dora {string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')))} --help')");
             return UsageError;
         }
         try
         {
-            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = error });
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"dora: {e.Message}");
+            error.WriteLine($"dora: {OneLine(e.Message)}");
+            return UsageError;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("dora: stopped (Ctrl+C); nothing was written for the unfinished run.");
+            return Interrupted;
+        }
+        catch (ArgumentException e) when (e.ParamName is not null)
+        {
+            // ArgumentException appends " (Parameter 'name')" to the message: noise for a command-line user.
+            error.WriteLine($"dora: {OneLine(e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal))}");
             return UsageError;
         }
         catch (Exception e) when (IsUserError(e))
         {
-            Console.Error.WriteLine($"dora: {e.Message}");
+            error.WriteLine($"dora: {OneLine(e.Message)}");
             return UsageError;
         }
     }
 
-    /// <summary>Exceptions that describe bad input (files, options), not a bug: one line, exit 2.</summary>
+    /// <summary>
+    /// Exceptions that describe bad input (files, options) or settings that made training diverge, not a bug:
+    /// one line, exit 2.
+    /// </summary>
     private static bool IsUserError(Exception e) => e is ArgumentException or IOException or UnauthorizedAccessException
-        or InvalidOperationException { Source: "DoraSharp" };
+        or TrainingDivergedException or InvalidOperationException { Source: "DoraSharp" };
+
+    /// <summary>Line breaks and tab runs (System.CommandLine lists choices with tabs) become single spaces.</summary>
+    private static string OneLine(string message) => System.Text.RegularExpressions.Regex.Replace(message, @"\s+", " ").Trim();
 }
 
 /// <summary>A user error found after parsing (a folder that does not exist, an option combination): exit 2.</summary>

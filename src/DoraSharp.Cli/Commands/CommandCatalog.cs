@@ -5,11 +5,23 @@ namespace DoraSharp.Cli.Commands;
 /// <summary>Every `dora` subcommand, in the order `dora --help` lists them.</summary>
 internal static class CommandCatalog
 {
+    public const string Description =
+        "DoraSharp: LoRA and DoRA fine-tuning for .NET on TorchSharp, numerically identical to Hugging Face PEFT.";
+
     public static IEnumerable<Command> All()
     {
         yield return DemoCommand.Create();
+        yield return CompareCommand.Create();
         yield return BenchCommand.Create();
         yield return MiniLmCheckCommand.Create();
         yield return MiniLmDemoCommand.Create();
+    }
+
+    /// <summary>The `dora` root command with every subcommand (Program.cs runs it; tests run it in-process).</summary>
+    public static RootCommand CreateRoot()
+    {
+        var root = new RootCommand(Description);
+        foreach (var command in All()) root.Subcommands.Add(command);
+        return root;
     }
 }

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using DoraSharp.Experiments;
+using DoraSharp.Training;
+
+namespace DoraSharp.Cli.Commands;
+
+/// <summary>
+/// The options `dora demo` and `dora compare` share: data, task, seeds, model and training settings, output
+/// folder. Every value is checked while parsing, so a bad one ends in one line on stderr and exit code 2
+/// before any work starts.
+/// </summary>
+internal sealed class ExperimentOptions
+{
+    private static readonly ExperimentSettings Defaults = new();
+
+    public Option<string> Task { get; } = Choice("--task", "shift",
+        "shift: pretrain on the images as they are, fine-tune and test on them turned 90° (the base model falls to about chance); " +
+        "continue: the original recipe, fine-tune and test on the same distribution.", "shift", "continue");
+    public Option<string> Dataset { get; } = Choice("--dataset", "mnist",
+        "Data set: mnist (bundled 8,000/2,000 digits, or the full set with --data-dir) or fashion-mnist (Debian's dataset-fashion-mnist or --data-dir).",
+        DoraSharp.Data.DatasetCatalog.Names.ToArray());
+    public Option<string?> DataDir { get; } = new("--data-dir")
+    {
+        Description = "Folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz). Default: the bundled or installed copy.",
+        HelpName = "DIR",
+    };
+    public Option<string> Out { get; }
+    public Option<long> Seed { get; } = Number("--seed", Defaults.Seed, 0L, "First random seed (model init, data order, adapter init).");
+    public Option<int> Seeds { get; } = Number("--seeds", Defaults.Seeds, 1, "Number of seeds (seed, seed+1, …); results are mean ± sample std over seeds.");
+    public Option<int> Hidden1 { get; } = Number("--hidden1", Defaults.Hidden1, 1, "Width of the MLP's first hidden layer.");
+    public Option<int> Hidden2 { get; } = Number("--hidden2", Defaults.Hidden2, 1, "Width of the MLP's second hidden layer.");
+    public Option<int> PretrainEpochs { get; } = Number("--pretrain-epochs", Defaults.PretrainEpochs, 1, "Epochs of pretraining.");
+    public Option<int> Epochs { get; } = Number("--epochs", Defaults.FineTuneEpochs, 1, "Epochs of fine-tuning, for every method.");
+    public Option<int> BatchSize { get; } = Number("--batch-size", Defaults.BatchSize, 1, "Batch size.");
+    public Option<double> LearningRate { get; } = Positive("--lr", Defaults.LearningRate, "Learning rate (pretraining and fine-tuning).");
+    public Option<string> Optimizer { get; } = Choice("--optimizer", "adam", "Optimizer.", "adam", "adamw");
+    public Option<double> WeightDecay { get; } = NonNegative("--weight-decay", Defaults.WeightDecay, "Weight decay (L2 for adam, decoupled for adamw).");
+    public Option<string> Schedule { get; } = Choice("--lr-schedule", "constant", "Learning-rate schedule of each training phase.", "constant", "linear", "cosine");
+    public Option<int> WarmupSteps { get; } = Number("--warmup-steps", Defaults.WarmupSteps, 0, "Linear warm-up steps at the start of each training phase.");
+    public Option<double?> MaxGradNorm { get; } = new("--max-grad-norm")
+    {
+        Description = "Clip gradients to this total L2 norm. Default: no clipping.",
+        HelpName = "NORM",
+        Validators = { r => { if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v))) r.AddError($"--max-grad-norm must be a positive number (got {Show(v)})."); } },
+    };
+    public Option<string> OnNan { get; } = Choice("--on-nan", "stop", "On a NaN or infinite loss: stop with a message naming the step, or skip that step.", "stop", "skip");
+    public Option<int> Threads { get; } = Number("--threads", 1, 1,
+        "CPU threads for tensor operations. This model's operations are too small to gain from more, and on a busy machine extra threads mostly wait for each other.");
+    public Option<string[]> Targets { get; } = new("--targets")
+    {
+        // No DefaultValueFactory: help would print an array default as "a|b|c", which reads like another syntax.
+        Description = "Modules that get adapters, comma-separated. Default: layers.0,layers.2,layers.4 (all three Linear layers).",
+        HelpName = "NAMES",
+        CustomParser = r => r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries)).ToArray(),
+        Validators = { r => { if (r.GetValueOrDefault<string[]>() is { } v && (v.Length == 0 || v.Any(string.IsNullOrEmpty))) r.AddError("--targets needs module names separated by commas, e.g. layers.0,layers.4."); } },
+    };
+
+    public ExperimentOptions(string defaultOut)
+    {
+        Out = new Option<string>("--out")
+        {
+            Description = "Folder for results.json, losses.csv and the plots (created if missing).",
+            HelpName = "DIR",
+            DefaultValueFactory = _ => defaultOut,
+        };
+    }
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Task, Dataset, DataDir, Out, Seed, Seeds, Hidden1, Hidden2, PretrainEpochs, Epochs, BatchSize,
+                     LearningRate, Optimizer, WeightDecay, Schedule, WarmupSteps, MaxGradNorm, OnNan, Targets, Threads })
+            command.Options.Add(option);
+    }
+
+    public ExperimentSettings Settings(ParseResult p) => new()
+    {
+        Task = p.GetValue(Task) == "continue" ? ExperimentTask.Continue : ExperimentTask.Shift,
+        Seed = p.GetValue(Seed),
+        Seeds = p.GetValue(Seeds),
+        Hidden1 = p.GetValue(Hidden1),
+        Hidden2 = p.GetValue(Hidden2),
+        PretrainEpochs = p.GetValue(PretrainEpochs),
+        FineTuneEpochs = p.GetValue(Epochs),
+        BatchSize = p.GetValue(BatchSize),
+        LearningRate = p.GetValue(LearningRate),
+        Optimizer = p.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Adam,
+        WeightDecay = p.GetValue(WeightDecay),
+        Schedule = p.GetValue(Schedule) switch { "linear" => LearningRateSchedule.Linear, "cosine" => LearningRateSchedule.Cosine, _ => LearningRateSchedule.Constant },
+        WarmupSteps = p.GetValue(WarmupSteps),
+        MaxGradNorm = p.GetValue(MaxGradNorm),
+        OnNonFiniteLoss = p.GetValue(OnNan) == "skip" ? NonFiniteLossPolicy.SkipStep : NonFiniteLossPolicy.Stop,
+        TargetModules = p.GetValue(Targets) is { Length: > 0 } targets ? targets : MnistMlp.LinearLayers,
+    };
+
+    internal static Option<string> Choice(string name, string defaultValue, string description, params string[] values)
+    {
+        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+        option.AcceptOnlyFromAmong(values);
+        return option;
+    }
+
+    internal static Option<T> Number<T>(string name, T defaultValue, T minimum, string description) where T : struct, IComparable<T> => new(name)
+    {
+        Description = description,
+        HelpName = "N",
+        DefaultValueFactory = _ => defaultValue,
+        Validators = { r => { var v = r.GetValueOrDefault<T>(); if (v.CompareTo(minimum) < 0) r.AddError($"{name} must be at least {minimum} (got {v})."); } },
+    };
+
+    internal static Option<double> Positive(string name, double defaultValue, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "X",
+        DefaultValueFactory = _ => defaultValue,
+        Validators = { r => { var v = r.GetValueOrDefault<double>(); if (!(v > 0 && double.IsFinite(v))) r.AddError($"{name} must be a positive number (got {Show(v)})."); } },
+    };
+
+    private static Option<double> NonNegative(string name, double defaultValue, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "X",
+        DefaultValueFactory = _ => defaultValue,
+        Validators = { r => { var v = r.GetValueOrDefault<double>(); if (!(v >= 0 && double.IsFinite(v))) r.AddError($"{name} must be a number >= 0 (got {Show(v)})."); } },
+    };
+
+    internal static string Show(double v) => v.ToString("G", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,108 @@
+using DoraSharp.Training;
+
+namespace DoraSharp.Experiments;
+
+/// <summary>
+/// The settings of the worked example (pretrain → copy → fine-tune variants → evaluate). The defaults are the
+/// original recipe's: MLP 784→32→64→10, seed 123, Adam, learning rate 0.005, batch 64, 1 epoch of
+/// pretraining and 2 of fine-tuning.
+/// </summary>
+/// <remarks>
+/// Seed s of the list <see cref="SeedValues"/> drives everything of its run: <c>torch.manual_seed(s)</c> before
+/// the model is built; the pretraining data order from <c>SplitMix64.Derive(s, 0)</c>, the fine-tuning order
+/// from <c>Derive(s, 1)</c>, and <c>torch.manual_seed(Derive(s, 2))</c> just before adapters are attached, so
+/// that the LoRA and DoRA arms of one rank start from the same A and see the batches in the same order.
+/// </remarks>
+public sealed record ExperimentSettings
+{
+    /// <summary>Shift (default) or Continue; see <see cref="ExperimentTask"/>.</summary>
+    public ExperimentTask Task { get; init; } = ExperimentTask.Shift;
+
+    /// <summary>The first seed. At least 0.</summary>
+    public long Seed { get; init; } = 123;
+
+    /// <summary>How many seeds to run: <see cref="Seed"/>, <see cref="Seed"/> + 1, … At least 1.</summary>
+    public int Seeds { get; init; } = 1;
+
+    /// <summary>Width of the first hidden layer.</summary>
+    public int Hidden1 { get; init; } = 32;
+
+    /// <summary>Width of the second hidden layer.</summary>
+    public int Hidden2 { get; init; } = 64;
+
+    /// <summary>Epochs of pretraining.</summary>
+    public int PretrainEpochs { get; init; } = 1;
+
+    /// <summary>Epochs of fine-tuning, for every arm.</summary>
+    public int FineTuneEpochs { get; init; } = 2;
+
+    /// <summary>Batch size of pretraining and fine-tuning.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Learning rate of pretraining and fine-tuning.</summary>
+    public double LearningRate { get; init; } = 0.005;
+
+    /// <summary>Adam (the recipe's) or AdamW.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+
+    /// <summary>Weight decay (0 in the recipe).</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>Learning-rate schedule of each training phase (constant in the recipe).</summary>
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Constant;
+
+    /// <summary>Warm-up steps at the start of each training phase.</summary>
+    public int WarmupSteps { get; init; }
+
+    /// <summary>Gradient clipping (none in the recipe).</summary>
+    public double? MaxGradNorm { get; init; }
+
+    /// <summary>What to do on a NaN or infinite loss.</summary>
+    public NonFiniteLossPolicy OnNonFiniteLoss { get; init; } = NonFiniteLossPolicy.Stop;
+
+    /// <summary>The modules that get adapters (all three Linear layers by default).</summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = MnistMlp.LinearLayers;
+
+    /// <summary>The seeds run, in order: <see cref="Seed"/> + 0 … <see cref="Seeds"/> − 1.</summary>
+    public IReadOnlyList<long> SeedValues => Enumerable.Range(0, Seeds).Select(i => Seed + i).ToArray();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (Seed < 0) throw Invalid(nameof(Seed), Seed, "at least 0");
+        if (Seeds < 1) throw Invalid(nameof(Seeds), Seeds, "at least 1");
+        if (Seed > long.MaxValue - Seeds) throw Invalid(nameof(Seed), Seed, $"small enough that {Seeds} consecutive seeds fit in a 64-bit integer");
+        if (Hidden1 < 1) throw Invalid(nameof(Hidden1), Hidden1, "at least 1");
+        if (Hidden2 < 1) throw Invalid(nameof(Hidden2), Hidden2, "at least 1");
+        if (PretrainEpochs < 1) throw Invalid(nameof(PretrainEpochs), PretrainEpochs, "at least 1");
+        if (FineTuneEpochs < 1) throw Invalid(nameof(FineTuneEpochs), FineTuneEpochs, "at least 1");
+        if (TargetModules is null || TargetModules.Count == 0) throw Invalid(nameof(TargetModules), "[]", "at least one module name");
+        PretrainingOptions(Seed).Validate();
+    }
+
+    /// <summary>The trainer options of pretraining for seed <paramref name="seed"/>.</summary>
+    public TrainerOptions PretrainingOptions(long seed) => TrainerOptions(PretrainEpochs, SplitMix64.Derive((ulong)seed, 0));
+
+    /// <summary>The trainer options of fine-tuning (every arm) for seed <paramref name="seed"/>.</summary>
+    public TrainerOptions FineTuningOptions(long seed) => TrainerOptions(FineTuneEpochs, SplitMix64.Derive((ulong)seed, 1));
+
+    /// <summary>The torch seed set just before adapters are attached in the run of seed <paramref name="seed"/>.</summary>
+    public static long AdapterInitSeed(long seed) => (long)(SplitMix64.Derive((ulong)seed, 2) >> 1);
+
+    private TrainerOptions TrainerOptions(int epochs, ulong orderSeed) => new()
+    {
+        Epochs = epochs,
+        BatchSize = BatchSize,
+        LearningRate = LearningRate,
+        Optimizer = Optimizer,
+        WeightDecay = WeightDecay,
+        Schedule = Schedule,
+        WarmupSteps = WarmupSteps,
+        MaxGradNorm = MaxGradNorm,
+        OnNonFiniteLoss = OnNonFiniteLoss,
+        Seed = orderSeed,
+    };
+
+    private static ArgumentException Invalid(string setting, object value, string expected) =>
+        new($"ExperimentSettings.{setting} = {Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)} is invalid: expected {expected}.", setting);
+}

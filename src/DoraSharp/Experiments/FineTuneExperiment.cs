@@ -1,0 +1,147 @@
+using DoraSharp.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+
+namespace DoraSharp.Experiments;
+
+/// <summary>
+/// The worked example: for each seed, pretrain a <see cref="MnistMlp"/>, then for each arm copy it, adapt the
+/// copy (nothing, full fine-tuning, LoRA or DoRA), fine-tune it and evaluate it on the whole fine-tuning test
+/// split. All arms of a seed start from the same pretrained weights and see the same batches in the same order.
+/// </summary>
+public static class FineTuneExperiment
+{
+    /// <summary>The arms of <c>dora demo</c>: the frozen base, full fine-tuning, LoRA and DoRA at one rank.</summary>
+    public static IReadOnlyList<FineTuneArm> DemoArms(int rank, double alpha) =>
+        [FineTuneArm.Frozen, FineTuneArm.Full, FineTuneArm.Lora(rank, alpha), FineTuneArm.Dora(rank, alpha)];
+
+    /// <summary>The arms of <c>dora compare</c>: the frozen base, full fine-tuning, then LoRA and DoRA at each rank.</summary>
+    /// <param name="ranks">The ranks, each at least 1.</param>
+    /// <param name="alphaOfRank">lora_alpha for a rank.</param>
+    public static IReadOnlyList<FineTuneArm> RankSweepArms(IEnumerable<int> ranks, Func<int, double> alphaOfRank)
+    {
+        var arms = new List<FineTuneArm> { FineTuneArm.Frozen, FineTuneArm.Full };
+        foreach (var r in ranks) arms.AddRange([FineTuneArm.Lora(r, alphaOfRank(r)), FineTuneArm.Dora(r, alphaOfRank(r))]);
+        return arms;
+    }
+
+    /// <summary>Runs the experiment.</summary>
+    /// <param name="data">The splits (see <see cref="ExperimentData"/>).</param>
+    /// <param name="settings">Model, training and seed settings.</param>
+    /// <param name="arms">The variants to fine-tune and evaluate; each at most once.</param>
+    /// <param name="progress">Receives every training step, synchronously; may be null.</param>
+    /// <param name="onTrained">Called with each model after its evaluation, before it is disposed; may be null.</param>
+    /// <param name="cancellation">Checked before every training step.</param>
+    /// <exception cref="ArgumentException">A setting or arm is invalid (the message names it).</exception>
+    /// <exception cref="TrainingDivergedException">A loss became NaN or infinite and the policy is to stop.</exception>
+    public static ExperimentResult Run(ExperimentData data, ExperimentSettings settings, IReadOnlyList<FineTuneArm> arms,
+        IProgress<ExperimentProgress>? progress = null, Action<TrainedModel>? onTrained = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Validate(settings, arms);
+
+        var seeds = settings.SeedValues;
+        var pretrainRuns = new List<SeedRun>();
+        var armRuns = arms.ToDictionary(a => a, _ => new List<SeedRun>());
+        var counts = new Dictionary<FineTuneArm, (long Trainable, long Total)>();
+        long modelParameters = 0;
+
+        for (var s = 0; s < seeds.Count; s++)
+        {
+            var seed = seeds[s];
+            torch.manual_seed(seed);
+            using var pretrained = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
+            modelParameters = pretrained.parameters().Sum(p => p.numel());
+            TrainingResult pretraining;
+            using (var trainer = new Trainer(pretrained, pretrained.parameters(), settings.PretrainingOptions(seed)))
+                pretraining = trainer.Fit(data.PretrainTrain, Relay(progress, null, seed, s, seeds.Count), cancellation);
+            pretrainRuns.Add(new SeedRun(seed, Evaluator.Evaluate(pretrained, data.PretrainTest), pretraining.Elapsed, pretraining.Losses));
+
+            foreach (var arm in arms)
+            {
+                using var model = pretrained.Copy();
+                var (run, trainable, lora) = FineTune(model, arm, data, settings, seed, Relay(progress, arm, seed, s, seeds.Count), cancellation);
+                counts[arm] = (trainable, model.parameters().Sum(p => p.numel()));
+                armRuns[arm].Add(run);
+                onTrained?.Invoke(new TrainedModel(arm, seed, s, model, lora));
+                // Put the base layers back so that disposing the model frees their tensors now (an adapter
+                // does not own its base layer's weight, so the base layer would otherwise wait for the GC).
+                lora?.Unload();
+            }
+        }
+
+        return new ExperimentResult(settings, DataSummary.Of(data), new PretrainingResult(modelParameters, pretrainRuns),
+            arms.Select(a => new ArmResult(a, counts[a].Trainable, counts[a].Total, armRuns[a])).ToList());
+    }
+
+    /// <summary>
+    /// Checks settings and arms without training anything: every setting, each arm once, each adapter
+    /// configuration, and that the targets match layers of the model (tried on a throwaway model).
+    /// </summary>
+    /// <exception cref="ArgumentException">The first problem found, named (a <see cref="LoraConfigException"/> for adapter options and targets).</exception>
+    public static void Validate(ExperimentSettings settings, IReadOnlyList<FineTuneArm> arms)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(arms);
+        settings.Validate();
+        if (arms.Count == 0) throw new ArgumentException("Give at least one arm to fine-tune.", nameof(arms));
+        if (arms.Distinct().Count() != arms.Count) throw new ArgumentException("Each arm may appear only once.", nameof(arms));
+        foreach (var arm in arms.Where(a => a.IsAdapter)) AdapterConfig(settings, arm).Validate();
+        if (arms.FirstOrDefault(a => a.IsAdapter) is { } adapterArm)
+        {
+            // Targets that match no layer would otherwise surface only after pretraining: try them on a throwaway model.
+            using var probe = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
+            LoraModel.Wrap(probe, AdapterConfig(settings, adapterArm)).Unload();   // base layers back, so disposing frees them
+        }
+    }
+
+    /// <summary>The adapter configuration of an adapter arm.</summary>
+    public static LoraConfig AdapterConfig(ExperimentSettings settings, FineTuneArm arm) => new()
+    {
+        R = arm.Rank,
+        LoraAlpha = arm.Alpha,
+        UseDora = arm.Method == FineTuneMethod.Dora,
+        TargetModules = settings.TargetModules,
+    };
+
+    private static (SeedRun Run, long Trainable, LoraModel? Lora) FineTune(MnistMlp model, FineTuneArm arm, ExperimentData data,
+        ExperimentSettings settings, long seed, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+    {
+        LoraModel? lora = null;
+        IReadOnlyList<Parameter> parameters;
+        switch (arm.Method)
+        {
+            case FineTuneMethod.Frozen:
+                parameters = [];
+                break;
+            case FineTuneMethod.Full:
+                parameters = model.parameters().ToList();
+                break;
+            default:
+                // Same torch seed for LoRA and DoRA: at one rank both start from the same A (B = 0).
+                torch.manual_seed(ExperimentSettings.AdapterInitSeed(seed));
+                lora = LoraModel.Wrap(model, AdapterConfig(settings, arm));
+                parameters = lora.TrainableParameters().ToList();
+                break;
+        }
+
+        TrainingResult? training = null;
+        if (parameters.Count > 0)
+        {
+            using var trainer = new Trainer(model, parameters, settings.FineTuningOptions(seed));
+            training = trainer.Fit(data.FineTuneTrain, progress, cancellation);
+        }
+        var test = Evaluator.Evaluate(model, data.FineTuneTest);
+        var run = new SeedRun(seed, test, training?.Elapsed ?? TimeSpan.Zero, training?.Losses ?? []);
+        return (run, parameters.Sum(p => p.numel()), lora);
+    }
+
+    private static IProgress<TrainingProgress>? Relay(IProgress<ExperimentProgress>? progress, FineTuneArm? arm, long seed, int index, int count) =>
+        progress is null ? null : new StepRelay(p => progress.Report(new ExperimentProgress(arm, seed, index, count, p)));
+
+    /// <summary>Forwards synchronously (<see cref="Progress{T}"/> would post to a thread pool and reorder reports).</summary>
+    private sealed class StepRelay(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using DoraSharp.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace DoraSharp.Training;
+
+/// <summary>
+/// Trains a classifier (images in, one logit per class out) with cross-entropy loss on minibatches in a
+/// reproducible shuffled order. Only the parameters given are updated, so the same trainer serves full
+/// fine-tuning (<c>model.parameters()</c>) and adapters (<see cref="LoraModel.TrainableParameters"/>).
+/// <code>
+/// using var trainer = new Trainer(model, lora.TrainableParameters(), new TrainerOptions { Epochs = 2, LearningRate = 0.005, Seed = 123 });
+/// var result = trainer.Fit(train, progress);   // progress: IProgress&lt;TrainingProgress&gt;, called on this thread every step
+/// </code>
+/// Every tensor a step creates is disposed at the end of the step, so memory stays flat over long runs.
+/// Where training stands is in <see cref="State"/>: plain numbers meant to go into a checkpoint together
+/// with the model's and the optimizer's state dicts.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly Parameter[] _parameters;
+    private readonly optim.Optimizer _optimizer;
+
+    /// <summary>Creates the optimizer over <paramref name="parameters"/> (which must require gradients).</summary>
+    /// <exception cref="ArgumentException">An option is invalid, there is nothing to train, or a parameter is frozen.</exception>
+    public Trainer(nn.Module<Tensor, Tensor> model, IEnumerable<Parameter> parameters, TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _model = model;
+        _parameters = parameters.ToArray();
+        if (_parameters.Length == 0)
+            throw new ArgumentException("There are no parameters to train; pass the model's parameters (full fine-tuning) or the adapters' (LoraModel.TrainableParameters()).", nameof(parameters));
+        if (_parameters.Any(p => !p.requires_grad))
+            throw new ArgumentException("A parameter passed to the trainer does not require gradients (it is frozen); pass only trainable parameters.", nameof(parameters));
+        Options = options;
+        _optimizer = options.Optimizer switch
+        {
+            OptimizerKind.Adam => optim.Adam(_parameters, lr: options.LearningRate, weight_decay: options.WeightDecay),
+            OptimizerKind.AdamW => optim.AdamW(_parameters, lr: options.LearningRate, weight_decay: options.WeightDecay),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "unknown optimizer"),
+        };
+        State = new TrainingState { DataOrderSeed = options.Seed, LearningRate = options.LearningRate };
+    }
+
+    /// <summary>The options this trainer was built with.</summary>
+    public TrainerOptions Options { get; }
+
+    /// <summary>Where training stands (updated after every step).</summary>
+    public TrainingState State { get; private set; }
+
+    /// <summary>The optimizer (its <c>state_dict</c> belongs in a checkpoint beside <see cref="State"/>).</summary>
+    public optim.Optimizer Optimizer => _optimizer;
+
+    /// <summary>
+    /// Trains from <see cref="State"/> until every epoch is done (a finished trainer returns at once) and puts
+    /// the model back in the mode it was in. <paramref name="progress"/> is called synchronously after each step.
+    /// </summary>
+    /// <param name="train">The training examples: <see cref="DatasetSplit.Images"/> rows in, <see cref="DatasetSplit.Labels"/> as targets.</param>
+    /// <param name="progress">Receives one report per step; may be null.</param>
+    /// <param name="cancellation">Checked before each step; cancelling throws <see cref="OperationCanceledException"/> with <see cref="State"/> at the step not taken.</param>
+    /// <exception cref="TrainingDivergedException">A loss or gradient norm was not finite under <see cref="NonFiniteLossPolicy.Stop"/>.</exception>
+    public TrainingResult Fit(DatasetSplit train, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (train.Count == 0) throw new ArgumentException($"The training split ({train.Source}) is empty.", nameof(train));
+        var batchSize = Options.BatchSize;
+        var batches = BatchOrder.BatchesPerEpoch(train.Count, batchSize);
+        var totalSteps = (long)batches * Options.Epochs;
+        var losses = new List<float>((int)System.Math.Min(totalSteps - State.Step, int.MaxValue));
+        long seen = 0;
+        var clock = Stopwatch.StartNew();
+        var wasTraining = _model.training;
+        _model.train();
+        try
+        {
+            while (State.Epoch < Options.Epochs)
+            {
+                var order = BatchOrder.Permutation(train.Count, Options.Seed, State.Epoch);
+                for (var batch = State.BatchInEpoch; batch < batches; batch++)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    var start = batch * batchSize;
+                    var indices = new long[System.Math.Min(batchSize, train.Count - start)];
+                    for (var i = 0; i < indices.Length; i++) indices[i] = order[start + i];
+                    var rate = LearningRates.At(Options.Schedule, Options.LearningRate, State.Step, totalSteps, Options.WarmupSteps);
+
+                    var (loss, skipped) = Step(train, indices, rate);
+
+                    seen += indices.Length;
+                    losses.Add(loss);
+                    State = State with
+                    {
+                        BatchInEpoch = batch + 1,
+                        Step = State.Step + 1,
+                        SkippedSteps = State.SkippedSteps + (skipped ? 1 : 0),
+                        LearningRate = rate,
+                    };
+                    progress?.Report(new TrainingProgress(State.Step, totalSteps, State.Epoch, Options.Epochs, loss,
+                        seen / System.Math.Max(clock.Elapsed.TotalSeconds, 1e-9), rate, skipped));
+                }
+                State = State with { Epoch = State.Epoch + 1, BatchInEpoch = 0 };
+            }
+        }
+        finally
+        {
+            _model.train(wasTraining);
+        }
+        return new TrainingResult(State, losses, clock.Elapsed, seen);
+    }
+
+    /// <summary>One optimizer step on the given rows; returns the batch loss and whether the step was skipped.</summary>
+    private (float Loss, bool Skipped) Step(DatasetSplit train, long[] indices, double rate)
+    {
+        using var scope = NewDisposeScope();
+        var index = torch.tensor(indices, ScalarType.Int64);
+        var x = train.Images.index_select(0, index);
+        var y = train.Labels.index_select(0, index);
+        _optimizer.zero_grad();
+        var loss = F.cross_entropy(_model.call(x), y);
+        var value = loss.item<float>();
+        if (!float.IsFinite(value)) return NonFinite("loss", value, rate);
+        loss.backward();
+        if (Options.MaxGradNorm is { } maxNorm)
+        {
+            var norm = nn.utils.clip_grad_norm_(_parameters, maxNorm);
+            if (!double.IsFinite(norm)) return NonFinite("gradient norm", norm, rate);
+        }
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = rate;
+        _optimizer.step();
+        return (value, false);
+    }
+
+    private (float, bool) NonFinite(string quantity, double value, double rate)
+    {
+        _optimizer.zero_grad();
+        if (Options.OnNonFiniteLoss == NonFiniteLossPolicy.Stop)
+            throw new TrainingDivergedException(quantity, value, State, rate);
+        return ((float)value, true);
+    }
+
+    /// <summary>Releases the optimizer's state tensors (the model and its parameters stay the caller's).</summary>
+    public void Dispose() => _optimizer.Dispose();
+}

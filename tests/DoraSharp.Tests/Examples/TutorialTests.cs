@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace DoraSharp.Tests.Examples;
+
+/// <summary>The tutorial examples/lora_and_dora.cs runs as a user would run it, and its own checks pass.</summary>
+public sealed class TutorialTests
+{
+    [Fact]
+    public async Task The_lora_and_dora_walkthrough_runs_and_every_check_passes()
+    {
+        var root = Path.GetDirectoryName(Path.GetDirectoryName(Data.RepositoryData.MnistFolder))!;
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add("run");
+        start.ArgumentList.Add(Path.Combine("examples", "lora_and_dora.cs"));
+        // The test host's MSBuild variables point at the running SDK's build of the tests; a nested build must find its own.
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
+            start.Environment.Remove(name);
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("dotnet run examples/lora_and_dora.cs did not finish in 5 minutes");
+        }
+        var output = await stdout;
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
+
+        var lines = output.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        Assert.Contains("All checks passed.", lines);
+        var checks = lines.Where(l => l.StartsWith("check: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(16, checks.Count);
+        Assert.All(checks, c => Assert.Contains(": yes (", c));
+        foreach (var key in new[]
+                 {
+                     "check: W = m · V: yes", "check: LoRA output = x·(W + ΔW)ᵀ + b: yes", "check: DoRA output = x·W'ᵀ + b: yes",
+                     "check: LoRA: merged output = unmerged output: yes", "check: DoRA: merged output = unmerged output: yes",
+                 })
+            Assert.Contains(lines, l => l.StartsWith(key, StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("LoRA: 20 trainable parameters", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("DoRA: 24 trainable parameters", StringComparison.Ordinal));
+    }
+}
