@@ -12,6 +12,7 @@ internal static class CommandCatalog
     {
         yield return DemoCommand.Create();
         yield return CompareCommand.Create();
+        yield return AnalyzeCommand.Create();
         yield return BenchCommand.Create();
         yield return MiniLmCheckCommand.Create();
         yield return MiniLmDemoCommand.Create();

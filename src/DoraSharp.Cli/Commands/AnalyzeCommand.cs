@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DoraSharp.Analysis;
+using DoraSharp.Cli.Rendering;
+using DoraSharp.Experiments;
+using Spectre.Console;
+
+namespace DoraSharp.Cli.Commands;
+
+/// <summary>
+/// `dora analyze`: the DoRA paper's magnitude/direction analysis (§2.2, Figure 2) on the worked example's
+/// task: FT, LoRA and DoRA, ΔD and ΔM of every adapted layer at evenly spaced checkpoints, a scatter plot
+/// per method, every point as CSV and JSON, and the fitted slope and Pearson r per method.
+/// </summary>
+internal static class AnalyzeCommand
+{
+    public static Command Create()
+    {
+        var options = new ExperimentOptions(Path.Combine("runs", "analyze"));
+        var rank = ExperimentOptions.Number("--r", 4, 1, "Adapter rank of the LoRA and DoRA runs.");
+        var alpha = ExperimentOptions.Positive("--alpha", 8, "lora_alpha of the LoRA and DoRA runs.");
+        var checkpoints = ExperimentOptions.Number("--checkpoints", 4, 1, "Checkpoints per method, evenly spaced over fine-tuning (the paper uses 4).");
+        var command = new Command("analyze",
+            "Magnitude/direction analysis of FT, LoRA and DoRA (DoRA paper §2.2, Figure 2): writes a scatter plot per method, " +
+            "decomposition.csv and decomposition.json to --out, and prints slope and Pearson r per method. Uses the first seed.");
+        options.AddTo(command);
+        command.Options.Add(rank);
+        command.Options.Add(alpha);
+        command.Options.Add(checkpoints);
+        command.SetAction(p => Run(p, options, p.GetValue(rank), p.GetValue(alpha), p.GetValue(checkpoints)));
+        return command;
+    }
+
+    private static int Run(ParseResult parse, ExperimentOptions options, int rank, double alpha, int checkpoints)
+    {
+        var settings = options.Settings(parse);
+        FineTuneExperiment.Validate(settings, [FineTuneArm.Full, FineTuneArm.Lora(rank, alpha), FineTuneArm.Dora(rank, alpha)]);
+        using var data = ExperimentData.Load(parse.GetValue(options.Dataset)!, parse.GetValue(options.DataDir), settings.Task);
+        var outDir = OutputFolder.Prepare("--out", parse.GetValue(options.Out)!);
+        TorchSharp.torch.set_num_threads(parse.GetValue(options.Threads));
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler stop = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += stop;
+        DecompositionResult result;
+        try
+        {
+            result = ProgressDisplay.Run(progress => DecompositionExperiment.Run(data, settings, rank, alpha, checkpoints, progress, cancel.Token));
+        }
+        finally
+        {
+            Console.CancelKeyPress -= stop;
+        }
+
+        var table = new Table().Title(Markup.Escape($"ΔM against ΔD per method ({result.Data.Dataset}, task {settings.Task.ToString().ToLowerInvariant()}, r = {rank}, {checkpoints} checkpoints × {settings.TargetModules.Count} layers)"))
+            .AddColumns("method", "points", "slope ΔM/ΔD", "Pearson r", "ΔD range", "ΔM range");
+        foreach (var method in DecompositionResult.Methods)
+        {
+            var fit = result.Fit(method);
+            var pts = result.Points.Where(p => p.Method == method).ToList();
+            table.AddRow(method, fit.Count.ToString(CultureInfo.InvariantCulture), F(fit.Slope, "G3"), F(fit.Pearson, "F3"),
+                $"{F(pts.Min(p => p.DeltaDirection), "G3")} – {F(pts.Max(p => p.DeltaDirection), "G3")}",
+                $"{F(pts.Min(p => p.DeltaMagnitude), "G3")} – {F(pts.Max(p => p.DeltaMagnitude), "G3")}");
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape("The paper (Figure 2) reports a negative correlation for FT and DoRA and a positive one for LoRA; " +
+                                             "read the r column above for what this run shows."));
+
+        var files = new List<string>();
+        var csv = Path.Combine(outDir, "decomposition.csv");
+        WriteAtomically(csv, Csv(result));
+        var json = Path.Combine(outDir, "decomposition.json");
+        WriteAtomically(json, Json(result));
+        files.AddRange([csv, json]);
+        if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
+        foreach (var method in DecompositionResult.Methods)
+        {
+            var png = Path.Combine(outDir, $"decomposition_{method.ToLowerInvariant()}.png");
+            DecompositionPlot.Save(png, result, method);
+            files.Add(png);
+        }
+        AnsiConsole.MarkupLine(Markup.Escape("Wrote " + string.Join(", ", files)));
+        return 0;
+    }
+
+    private static string F(double v, string format) => double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "n/a";
+
+    private static string Csv(DecompositionResult result)
+    {
+        var sb = new StringBuilder("method,layer,checkpoint,step,delta_d,delta_m\n");
+        foreach (var p in result.Points)
+            sb.Append(CultureInfo.InvariantCulture, $"{p.Method},{p.Layer},{p.Checkpoint},{p.Step},{p.DeltaDirection:R},{p.DeltaMagnitude:R}\n");
+        return sb.ToString();
+    }
+
+    private static string Json(DecompositionResult result) => JsonSerializer.Serialize(new
+    {
+        command = "analyze",
+        dataset = result.Data.Dataset,
+        task = result.Settings.Task.ToString().ToLowerInvariant(),
+        seed = result.Settings.Seed,
+        r = result.Rank,
+        lora_alpha = result.Alpha,
+        checkpoints = result.Checkpoints,
+        fits = DecompositionResult.Methods.ToDictionary(m => m, m => { var f = result.Fit(m); return new { slope = Finite(f.Slope), pearson = Finite(f.Pearson), points = f.Count }; }),
+        points = result.Points.Select(p => new { method = p.Method, layer = p.Layer, checkpoint = p.Checkpoint, step = p.Step, delta_d = p.DeltaDirection, delta_m = p.DeltaMagnitude }),
+    }, new JsonSerializerOptions { WriteIndented = true });
+
+    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var temp = path + $".{Guid.NewGuid():N}.tmp";
+        try
+        {
+            File.WriteAllText(temp, text);
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+}
