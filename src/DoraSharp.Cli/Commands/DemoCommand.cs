@@ -18,7 +18,7 @@ internal static class DemoCommand
         var alpha = ExperimentOptions.Positive("--alpha", 8, "lora_alpha of LoRA and DoRA (scaling = alpha / r).");
         var command = new Command("demo",
             "Pretrain an MLP on MNIST, then fine-tune copies with LoRA, DoRA and full fine-tuning and compare them on the whole test split " +
-            "(default task: digits turned 90°). Prints a progress bar per phase and a table; writes results.json, losses.csv and loss_curves.png to --out.");
+            "(default task: digits turned 90°). Prints a progress bar per phase and a table; writes results.json, losses.csv, loss_curves.png and the LoRA/DoRA adapters (PEFT format, first seed) to --out.");
         options.AddTo(command);
         command.Options.Add(rank);
         command.Options.Add(alpha);
@@ -26,10 +26,11 @@ internal static class DemoCommand
             FineTuneExperiment.DemoArms(p.GetValue(rank), p.GetValue(alpha)),
             outDir => trained =>
             {
-                // TODO(SaveAdapter): write the first seed's adapters in PEFT format once LoraModel.SaveAdapter lands:
-                //   if (trained.SeedIndex == 0 && trained.Adapters is { } adapters)
-                //       adapters.SaveAdapter(Path.Combine(outDir, "adapters", trained.Arm.Slug));
-                // and list the folders among the files written.
+                // The first seed's adapters, in PEFT's format: Python loads them onto the same MLP with
+                // PeftModel.from_pretrained (the Python class is named MLP in docs/adapter-format.md).
+                if (trained.SeedIndex == 0 && trained.Adapters is { } adapters)
+                    adapters.SaveAdapter(Path.Combine(outDir, "adapters", trained.Arm.Slug),
+                        new DoraSharp.IO.AdapterSaveOptions { AutoMapping = new DoraSharp.IO.PeftAutoMapping("MLP", "__main__") });
             },
             (result, outDir) =>
             {
@@ -38,7 +39,10 @@ internal static class DemoCommand
                 PlotFonts.Configure();
                 var plot = Path.Combine(outDir, "loss_curves.png");
                 LossPlot.Save(plot, result);
-                return [plot];
+                var adapterDirs = Directory.Exists(Path.Combine(outDir, "adapters"))
+                    ? Directory.GetDirectories(Path.Combine(outDir, "adapters")).Order()
+                    : Enumerable.Empty<string>();
+                return [plot, .. adapterDirs];
             }));
         return command;
     }
