@@ -215,7 +215,7 @@ public sealed class LoraModel
     /// <summary>Drops cached DoRA norms; needed only after writing into base weights in place by other means in eval mode.</summary>
     public void InvalidateCaches()
     {
-        foreach (var l in _layers.Values.OfType<LoraLinear>()) l.InvalidateCache();
+        foreach (var l in _layers.Values) l.InvalidateCache();
     }
 
     private void ThrowIfUnloaded()
