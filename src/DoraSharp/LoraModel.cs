@@ -50,6 +50,7 @@ public sealed class LoraModel
     /// </summary>
     /// <exception cref="LoraConfigException">An option is invalid or the targets match no supported layer.</exception>
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot reliably replace it.</exception>
+    /// <exception cref="ConvBackendException">The model has convolutions and this CPU's float32 conv2d input gradient is wrong beyond repair (<see cref="ConvBackwardGuard"/>).</exception>
     public static LoraModel Wrap(nn.Module model, LoraConfig config)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -57,7 +58,7 @@ public sealed class LoraModel
         config.Validate();
         if (model is LoraLayer || LoraLayerFactory.IsSupported(model))
             throw new AdapterInjectionException(
-                $"The model itself is a single {model.GetType().Name}; construct the adapter layer directly (new LoraLinear(layer, config)).");
+                $"The model itself is a single {model.GetType().Name}; construct the adapter layer directly (new LoraLinear(layer, config), LoraEmbedding or LoraConv2d).");
 
         var matcher = new TargetMatcher(config);
         var all = ModuleSurgery.Descendants(model);
@@ -91,6 +92,10 @@ public sealed class LoraModel
                 $"; the model's {LoraLayerFactory.SupportedTypes} modules are: " +
                 (available.Count == 0 ? "(none)" : string.Join(", ", available)));
         }
+
+        // Gradients through any convolution (adapted or frozen) reach the adapters: rule out the known
+        // float32 conv2d backward fault first, while the model is still untouched (docs/known-issues.md).
+        if (all.Any(m => m.Module is Convolution)) ConvBackwardGuard.EnsureCorrect();
 
         // Build every adapter first, then swap them in; undo the swaps if one is refused.
         var layers = new Dictionary<string, LoraLayer>();
