@@ -225,8 +225,9 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
             _mergedNorm = null;
             var table = typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
                 ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
-            table?.Remove("weight");
-            table?.Remove("bias");
+            // TorchSharp's OrderedDict.Remove throws for a missing key (a layer without bias).
+            foreach (var shared in new[] { "weight", "bias" })
+                if (table?.ContainsKey(shared) == true) table.Remove(shared);
         }
         base.Dispose(disposing);
     }
