@@ -82,6 +82,8 @@ public sealed class ConvBackwardCheckTests
     public void The_oneDNN_switch_is_reachable_and_takes_effect()
     {
         Assert.True(MkldnnBackend.IsAvailable, "libtorch 2.10 on Linux x64 exports at::Context::setUserEnabledMkldnn");
+        // Never switched on here: where the guard switched oneDNN off, tests running in parallel rely on it.
+        ConvBackwardGuard.EnsureCorrect();
         var previous = MkldnnBackend.Enabled;
         try
         {
@@ -91,12 +93,11 @@ public sealed class ConvBackwardCheckTests
             var report = ConvBackwardCheck.Run();
             Assert.False(report.MkldnnEnabled);
             Assert.True(report.Correct, report.ToString());
-            MkldnnBackend.Enabled = true;
-            Assert.True(MkldnnBackend.Enabled);
         }
         finally
         {
             MkldnnBackend.Enabled = previous;
         }
+        Assert.Equal(previous, MkldnnBackend.Enabled);
     }
 }
