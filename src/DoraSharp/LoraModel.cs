@@ -108,7 +108,7 @@ public sealed class LoraModel
             {
                 // A layer shared by two paths (weight tying) gets one adapter, placed at both.
                 if (!byInstance.TryGetValue(module, out var adapter))
-                    byInstance[module] = adapter = LoraLayerFactory.Create(module, config);
+                    byInstance[module] = adapter = CreateAdapter(path, module, config);
                 ModuleSurgery.Replace(model, path, module, adapter);
                 done.Add((path, module, adapter));
                 layers[path] = adapter;
@@ -133,6 +133,20 @@ public sealed class LoraModel
             excluded,
             matcher.UnmatchedEntries(candidates.Select(c => c.Path)));
         return new LoraModel(model, config, layers, report);
+    }
+
+    /// <summary>The adapter for one targeted layer; a refusal names the module and how to skip it.</summary>
+    private static LoraLayer CreateAdapter(string path, nn.Module module, LoraConfig config)
+    {
+        try
+        {
+            return LoraLayerFactory.Create(module, config);
+        }
+        catch (AdapterInjectionException e)
+        {
+            throw new AdapterInjectionException(
+                $"Module '{path}': {e.Message} To adapt the other modules, leave it out with LoraConfig.{nameof(LoraConfig.ExcludeModules)}.");
+        }
     }
 
     /// <summary>The parameters an optimizer should train: the adapters' (requires_grad).</summary>

@@ -119,10 +119,16 @@ public sealed class LoraModelEmbeddingConvTests
         var x = randn(2, 2, 5, 5);
         var before = model.call(x).detach();
         var e = Assert.Throws<AdapterInjectionException>(() => LoraModel.Wrap(model, new LoraConfig { UseDora = true, TargetModulesRegex = ".*" }));
-        Assert.Contains("groups = 2", e.Message);
+        Assert.StartsWith("Module 'grouped': Cannot adapt a Conv2d with groups = 2", e.Message);
+        Assert.Contains("ExcludeModules", e.Message);
         Assert.Equal(keys, model.state_dict().Keys.ToList());
         Assert.Empty(model.modules().OfType<LoraLayer>());
         Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
         TensorAssert.Equal(before, model.call(x), "output after the refused wrap");
+
+        // Excluded, the grouped convolution stays as it is and the rest is adapted.
+        var lora = LoraModel.Wrap(model, new LoraConfig { UseDora = true, TargetModulesRegex = ".*", ExcludeModules = ["grouped"] });
+        Assert.Equal(new[] { "first" }, lora.Layers.Keys);
+        Assert.IsType<LoraConv2d>(lora.Layers["first"]);
     }
 }
