@@ -52,7 +52,7 @@ public static class ConvBackwardCheck
     /// <summary>Runs the problems with <paramref name="inputGradient"/> (x, W, dL/dy, stride, padding) → dL/dx.</summary>
     internal static ConvBackwardReport Run(Func<Tensor, Tensor, Tensor, long, long, Tensor> inputGradient)
     {
-        var generator = new Generator().manual_seed(2026);
+        using var generator = new Generator().manual_seed(2026);
         var worst = 0.0;
         var worstProblem = "";
         foreach (var p in Problems)
