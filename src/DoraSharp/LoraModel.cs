@@ -50,6 +50,7 @@ public sealed class LoraModel
     /// </summary>
     /// <exception cref="LoraConfigException">An option is invalid or the targets match no supported layer.</exception>
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot reliably replace it.</exception>
+    /// <exception cref="ConvBackendException">The model has convolutions and this CPU's float32 conv2d input gradient is wrong beyond repair (<see cref="ConvBackwardGuard"/>).</exception>
     public static LoraModel Wrap(nn.Module model, LoraConfig config)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -57,7 +58,7 @@ public sealed class LoraModel
         config.Validate();
         if (model is LoraLayer || LoraLayerFactory.IsSupported(model))
             throw new AdapterInjectionException(
-                $"The model itself is a single {model.GetType().Name}; construct the adapter layer directly (new LoraLinear(layer, config)).");
+                $"The model itself is a single {model.GetType().Name}; construct the adapter layer directly (new LoraLinear(layer, config), LoraEmbedding or LoraConv2d).");
 
         var matcher = new TargetMatcher(config);
         var all = ModuleSurgery.Descendants(model);
@@ -92,6 +93,10 @@ public sealed class LoraModel
                 (available.Count == 0 ? "(none)" : string.Join(", ", available)));
         }
 
+        // Gradients through any convolution (adapted or frozen) reach the adapters: rule out the known
+        // float32 conv2d backward fault first, while the model is still untouched (docs/known-issues.md).
+        if (all.Any(m => m.Module is Convolution)) ConvBackwardGuard.EnsureCorrect();
+
         // Build every adapter first, then swap them in; undo the swaps if one is refused.
         var layers = new Dictionary<string, LoraLayer>();
         var byInstance = new Dictionary<nn.Module, LoraLayer>(ReferenceEqualityComparer.Instance);
@@ -103,7 +108,7 @@ public sealed class LoraModel
             {
                 // A layer shared by two paths (weight tying) gets one adapter, placed at both.
                 if (!byInstance.TryGetValue(module, out var adapter))
-                    byInstance[module] = adapter = LoraLayerFactory.Create(module, config);
+                    byInstance[module] = adapter = CreateAdapter(path, module, config);
                 ModuleSurgery.Replace(model, path, module, adapter);
                 done.Add((path, module, adapter));
                 layers[path] = adapter;
@@ -128,6 +133,20 @@ public sealed class LoraModel
             excluded,
             matcher.UnmatchedEntries(candidates.Select(c => c.Path)));
         return new LoraModel(model, config, layers, report);
+    }
+
+    /// <summary>The adapter for one targeted layer; a refusal names the module and how to skip it.</summary>
+    private static LoraLayer CreateAdapter(string path, nn.Module module, LoraConfig config)
+    {
+        try
+        {
+            return LoraLayerFactory.Create(module, config);
+        }
+        catch (AdapterInjectionException e)
+        {
+            throw new AdapterInjectionException(
+                $"Module '{path}': {e.Message} To adapt the other modules, leave it out with LoraConfig.{nameof(LoraConfig.ExcludeModules)}.");
+        }
     }
 
     /// <summary>The parameters an optimizer should train: the adapters' (requires_grad).</summary>
@@ -215,7 +234,7 @@ public sealed class LoraModel
     /// <summary>Drops cached DoRA norms; needed only after writing into base weights in place by other means in eval mode.</summary>
     public void InvalidateCaches()
     {
-        foreach (var l in _layers.Values.OfType<LoraLinear>()) l.InvalidateCache();
+        foreach (var l in _layers.Values) l.InvalidateCache();
     }
 
     #region Adapter files (PEFT format): forwarders to IO/AdapterFiles.cs

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DoraSharp;
 
 /// <summary>
-/// Supplies a Linear DoRA layer's detached row norm n. In training mode A and B change every step, so n
+/// Supplies a DoRA layer's detached norm n. In training mode A and B change every step, so n
 /// is recomputed (factored, see <see cref="FactoredNorm"/>). In eval mode n is kept and reused while
 /// A, B and W are unchanged — PEFT's docs measure unmerged DoRA inference at +139 % over LoRA without
 /// such a cache. Validity is checked, not assumed: A and B are compared exactly with snapshots
@@ -18,12 +18,12 @@ internal sealed class DoraNormCache
     private Tensor? _norm, _a, _b;
     private IntPtr _weightHandle;
 
-    public Tensor Get(LoraLinear layer, bool training)
+    public Tensor Get(LoraLayer layer, bool training)
     {
         if (training)
         {
             Invalidate();
-            return FactoredNorm.LinearRowNorm(layer.Weight, layer.LoraA, layer.LoraB, layer.Scaling);
+            return layer.FactoredDirectionNorm();
         }
         var w = layer.Weight;
         if (_norm is not null && _weightHandle == w.Handle && SameValues(_a!, layer.LoraA) && SameValues(_b!, layer.LoraB))
@@ -31,7 +31,7 @@ internal sealed class DoraNormCache
         Invalidate();
         using (no_grad())
         {
-            _norm = FactoredNorm.LinearRowNorm(w, layer.LoraA, layer.LoraB, layer.Scaling).DetachFromDisposeScope();
+            _norm = layer.FactoredDirectionNorm().DetachFromDisposeScope();
             _a = layer.LoraA.detach().clone().DetachFromDisposeScope();
             _b = layer.LoraB.detach().clone().DetachFromDisposeScope();
         }

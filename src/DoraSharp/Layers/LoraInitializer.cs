@@ -20,4 +20,17 @@ internal static class LoraInitializer
             nn.init.kaiming_uniform_(loraA, a: System.Math.Sqrt(5));
         nn.init.zeros_(loraB);
     }
+
+    /// <summary>
+    /// Embedding factors, the other way round (PEFT's <c>reset_lora_parameters</c>, after loralib): A
+    /// (r, num_embeddings) zeros and B (embedding_dim, r) standard normal — <c>nn.Embedding</c>'s default
+    /// init. PEFT uses this for every init scheme that is not a special one, <see cref="LoraInit.Gaussian"/>
+    /// included: its "gaussian" branch only touches <c>lora_A</c> modules, which an embedding does not have.
+    /// </summary>
+    public static void InitEmbeddingFactors(Tensor loraA, Tensor loraB)
+    {
+        using var noGrad = no_grad();
+        nn.init.zeros_(loraA);
+        nn.init.normal_(loraB);
+    }
 }

@@ -16,6 +16,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     public const string MagnitudeName = "lora_magnitude_vector";
 
     private readonly bool _hasBias;
+    private readonly DoraNormCache _normCache = new();
     private Tensor? _mergedNorm; // n recorded at merge time (DoRA), to undo the merge exactly as PEFT does
 
     /// <summary>Registers the base layer's parameters on this wrapper, frozen.</summary>
@@ -91,6 +92,24 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
 
     /// <summary>Row norms n = ‖W + ΔW‖ over every axis but the DoRA magnitude's, in float32 or wider.</summary>
     protected abstract Tensor DirectionNorm(Tensor weight, Tensor deltaWeight);
+
+    /// <summary>
+    /// The detached norm n = ‖W + s·B·A‖ (one value per magnitude entry, flat) computed as PEFT's
+    /// <c>get_weight_norm</c> does, materialising B·A.
+    /// </summary>
+    internal abstract Tensor ReferenceNorm();
+
+    /// <summary>The same norm as <see cref="ReferenceNorm"/> without materialising B·A (<see cref="DoraSharp.FactoredNorm"/>).</summary>
+    internal abstract Tensor FactoredDirectionNorm();
+
+    /// <summary>
+    /// The detached DoRA norm for a forward pass: PEFT's literal computation when <see cref="UseReferenceDora"/>
+    /// is set, else the factored one, kept between eval-mode calls while W, A and B are unchanged.
+    /// </summary>
+    protected Tensor ForwardNorm() => UseReferenceDora ? ReferenceNorm() : _normCache.Get(this, training);
+
+    /// <summary>Drops the cached eval-mode DoRA norm.</summary>
+    public void InvalidateCache() => _normCache.Invalidate();
 
     /// <summary>The base weight reshaped/broadcast factor for m / n, in the weight's layout.</summary>
     protected abstract Tensor WeightScaleView(Tensor scale);
@@ -201,7 +220,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Called after the base weight changed in place (merge, unmerge, load): drop caches.</summary>
-    protected virtual void OnWeightChanged() { }
+    protected virtual void OnWeightChanged() => _normCache.Invalidate();
 
     /// <summary>
     /// Returns the base layer with this adapter's current weight (merged or not) and bias; the adapter
@@ -218,6 +237,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     {
         if (disposing)
         {
+            _normCache.Invalidate();
             _mergedNorm?.Dispose();
             _mergedNorm = null;
             var table = typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)

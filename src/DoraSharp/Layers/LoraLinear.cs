@@ -17,7 +17,6 @@ public sealed class LoraLinear : LoraLayer
     private readonly Linear lora_A;
     private readonly Linear lora_B;
     private readonly Dropout? lora_dropout;
-    private readonly DoraNormCache _normCache = new();
 
     /// <summary>Wraps <paramref name="baseLayer"/>; its parameters are shared (not copied) and frozen.</summary>
     public LoraLinear(Linear baseLayer, LoraConfig config)
@@ -72,7 +71,7 @@ public sealed class LoraLinear : LoraLayer
         if (!UseDora)
             return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut, alpha: Scaling), x.dtype));
 
-        var norm = UseReferenceDora ? ReferenceNorm() : _normCache.Get(this, training);   // (out), detached
+        var norm = ForwardNorm();                                                         // (out), detached
         var scale = DoraMath.MagnitudeScale(Magnitude!, norm).to(loraOut.dtype);         // (out)
         if (UseReferenceDora || dropped)
         {
@@ -108,13 +107,16 @@ public sealed class LoraLinear : LoraLayer
     private static Tensor Cast(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
 
     /// <summary>n = ‖W + s·B·A‖ per row, the PEFT way (materialising B·A), detached.</summary>
-    internal Tensor ReferenceNorm()
+    internal override Tensor ReferenceNorm()
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var product = LoraMath.LowRankProduct(LoraA, LoraB);
         return scope.MoveToOuter(DoraMath.WeightNorm(Weight, product, Scaling));
     }
+
+    /// <inheritdoc/>
+    internal override Tensor FactoredDirectionNorm() => FactoredNorm.LinearRowNorm(Weight, LoraA, LoraB, Scaling);
 
     /// <inheritdoc/>
     public override Tensor DeltaWeight()
@@ -131,12 +133,6 @@ public sealed class LoraLinear : LoraLayer
     protected override Tensor WeightScaleView(Tensor scale) => scale.unsqueeze(1); // (out, 1)
 
     /// <inheritdoc/>
-    protected override void OnWeightChanged() => _normCache.Invalidate();
-
-    /// <summary>Drops the cached eval-mode DoRA norm.</summary>
-    public void InvalidateCache() => _normCache.Invalidate();
-
-    /// <inheritdoc/>
     public override nn.Module<Tensor, Tensor> Unload()
     {
         var linear = (Linear)BaseLayer;
@@ -144,12 +140,5 @@ public sealed class LoraLinear : LoraLayer
         if (linear.weight?.Handle != Weight.Handle) linear.weight = Weight;
         if (Bias is { } b && linear.bias?.Handle != b.Handle) linear.bias = b;
         return linear;
-    }
-
-    /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) _normCache.Invalidate();
-        base.Dispose(disposing);
     }
 }

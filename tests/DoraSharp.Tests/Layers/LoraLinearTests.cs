@@ -164,4 +164,16 @@ public sealed class LoraLinearTests
         TensorAssert.Close(layer.call(x), y2, 1e-5, 1e-6, "cached norm after A changed");
         Assert.False(y1.allclose(y2));
     }
+
+    [Fact]
+    public void Disposing_an_unloaded_adapter_without_bias_keeps_the_base_weight()
+    {
+        var linear = nn.Linear(4, 3, hasBias: false);
+        var layer = new LoraLinear(linear, new LoraConfig { R = 2, TargetModules = ["x"] });
+        var x = torch.randn(2, 4);
+        var expected = linear.call(x);
+        Assert.Same(linear, layer.Unload());
+        layer.Dispose();
+        TensorAssert.Equal(expected, linear.call(x), "base output after the adapter was disposed");
+    }
 }

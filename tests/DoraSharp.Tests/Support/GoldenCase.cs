@@ -35,6 +35,19 @@ public sealed class GoldenCase
     public bool Init => Entry.GetProperty("init").GetBoolean();
     public bool EvalEqualsTrain => Entry.TryGetProperty("eval_equals_train", out var e) && e.GetBoolean();
 
+    /// <summary>A (h, w) pair of the case's <c>conv</c> entry: kernel_size, stride, padding or dilation.</summary>
+    public (long, long) Conv(string field)
+    {
+        var v = Entry.GetProperty("conv").GetProperty(field);
+        return (v[0].GetInt64(), v[1].GetInt64());
+    }
+
+    /// <summary>The case's <c>conv.groups</c>.</summary>
+    public long ConvGroups => Entry.GetProperty("conv").GetProperty("groups").GetInt64();
+
+    /// <summary>The case's <c>embedding.padding_idx</c>, or null.</summary>
+    public long? PaddingIdx => Entry.GetProperty("embedding").GetProperty("padding_idx") is { ValueKind: JsonValueKind.Number } p ? p.GetInt64() : null;
+
     /// <summary>The absolute tolerance the manifest gives for an expected tensor.</summary>
     public double Atol(string tensor) => Entry.GetProperty("atol").GetProperty(tensor).GetDouble();
 

@@ -78,3 +78,52 @@ internal sealed class Mlp : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => layers.call(x);
 }
+
+/// <summary>
+/// Token ids → Embedding → an 8×8 "image" → Conv2d → ReLU → a frozen Conv2d → Linear head, the layers in
+/// Module&lt;Tensor, Tensor&gt; fields (x: (batch, 8) int64 ids below 20).
+/// </summary>
+internal sealed class TokenConvNet : Module<Tensor, Tensor>
+{
+    private readonly Module<Tensor, Tensor> embed;
+    private readonly Module<Tensor, Tensor> conv;
+    private readonly Module<Tensor, Tensor> mix;
+    private readonly Module<Tensor, Tensor> head;
+
+    public TokenConvNet() : base(nameof(TokenConvNet))
+    {
+        embed = Embedding(20, 8);
+        conv = Conv2d(1, 4, 3, padding: 1);
+        mix = Conv2d(4, 2, 1);
+        head = Linear(2 * 8 * 8, 3);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var image = embed.call(x).unsqueeze(1);                     // (batch, 1, 8, 8)
+        var h = mix.call(functional.relu(conv.call(image)));        // (batch, 2, 8, 8)
+        return scope.MoveToOuter(head.call(h.flatten(1)));
+    }
+}
+
+/// <summary>An adaptable 1×1 Conv2d followed by a grouped one, which adapters refuse (PEFT cannot merge it).</summary>
+internal sealed class GroupedConvNet : Module<Tensor, Tensor>
+{
+    private readonly Module<Tensor, Tensor> first;
+    private readonly Module<Tensor, Tensor> grouped;
+
+    public GroupedConvNet() : base(nameof(GroupedConvNet))
+    {
+        first = Conv2d(2, 4, 1);
+        grouped = Conv2d(4, 4, 3, padding: 1, groups: 2);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var h = first.call(x);
+        return grouped.call(h);
+    }
+}

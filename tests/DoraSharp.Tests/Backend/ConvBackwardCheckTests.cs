@@ -1,0 +1,103 @@
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace DoraSharp.Tests;
+
+/// <summary>The float32 conv2d input-gradient self-check, the guard's decision and libtorch's oneDNN switch.</summary>
+public sealed class ConvBackwardCheckTests
+{
+    private static ConvBackwardReport Report(double error) => new(error, "problem", 7, true);
+
+    [Fact]
+    public void After_the_guard_float32_conv2d_input_gradients_match_float64()
+    {
+        ConvBackwardGuard.EnsureCorrect();
+        var report = ConvBackwardCheck.Run();
+        Assert.True(report.Correct, report.ToString());
+        Assert.True(report.MaxRelativeError < 1e-5, report.ToString());
+        Assert.Equal(ConvBackwardCheck.Problems.Length, report.Problems);
+        Assert.True(ConvBackwardGuard.Report is { Correct: true });
+        Assert.StartsWith("conv2d float32 input gradient: correct", report.ToString());
+    }
+
+    [Fact]
+    public void The_check_detects_a_wrong_input_gradient()
+    {
+        // The reported fault: right forward and weight gradient, input gradient off by order 1 in places.
+        static Tensor Faulty(Tensor x, Tensor w, Tensor gradOut, long stride, long padding)
+        {
+            var input = x.detach().clone().requires_grad_(true);
+            using (enable_grad())
+                F.conv2d(input, w, null, new[] { stride, stride }, new[] { padding, padding }).mul(gradOut).sum().backward();
+            var g = input.grad!.clone();
+            if (g.dtype == ScalarType.Float32 && x.shape[1] == 3 && w.shape[0] == 8) g[0, 0, 1, 1] += 5;   // one problem only
+            return g;
+        }
+        var report = ConvBackwardCheck.Run(Faulty);
+        Assert.False(report.Correct);
+        Assert.True(report.MaxRelativeError > 0.1, report.ToString());
+        Assert.StartsWith("conv2d float32 input gradient: WRONG", report.ToString());
+        Assert.Contains("x (2, 3, 8, 8), W (8, 3, 3, 3), stride 1, padding 1", report.ToString());
+
+        var nan = ConvBackwardCheck.Run((x, w, g, s, p) => x.dtype == ScalarType.Float32 ? full_like(x, double.NaN) : zeros_like(x));
+        Assert.False(nan.Correct);
+    }
+
+    [Fact]
+    public void The_guard_keeps_a_correct_backend_as_it_is()
+    {
+        var disabled = false;
+        var (report, repaired) = ConvBackwardGuard.Decide(() => Report(1e-6), canDisable: true, () => disabled = true);
+        Assert.True(report.Correct);
+        Assert.False(repaired);
+        Assert.False(disabled);
+    }
+
+    [Fact]
+    public void The_guard_switches_oneDNN_off_when_that_fixes_the_gradient()
+    {
+        var disabled = false;
+        var (report, repaired) = ConvBackwardGuard.Decide(() => Report(disabled ? 1e-6 : 7.5), canDisable: true, () => disabled = true);
+        Assert.True(disabled);
+        Assert.True(repaired);
+        Assert.True(report.Correct);
+    }
+
+    [Fact]
+    public void The_guard_refuses_to_go_on_with_wrong_gradients()
+    {
+        var unreachable = Assert.Throws<ConvBackendException>(() => ConvBackwardGuard.Decide(() => Report(7.5), canDisable: false, () => { }));
+        Assert.Contains("DNNL_MAX_CPU_ISA", unreachable.Message);
+        Assert.False(unreachable.Report.Correct);
+
+        var calls = 0;
+        var stillWrong = Assert.Throws<ConvBackendException>(() => ConvBackwardGuard.Decide(() => Report(7.5), canDisable: true, () => calls++));
+        Assert.Equal(1, calls);
+        Assert.Contains("with oneDNN switched off still", stillWrong.Message);
+    }
+
+    [Fact]
+    public void The_oneDNN_switch_is_reachable_and_takes_effect()
+    {
+        Assert.True(MkldnnBackend.IsAvailable, "libtorch 2.10 on Linux x64 exports at::Context::setUserEnabledMkldnn");
+        // Never switched on here: where the guard switched oneDNN off, tests running in parallel rely on it.
+        ConvBackwardGuard.EnsureCorrect();
+        var previous = MkldnnBackend.Enabled;
+        try
+        {
+            MkldnnBackend.Enabled = false;
+            Assert.False(MkldnnBackend.Enabled);
+            // libtorch's own kernels compute the same convolution (and a right input gradient).
+            var report = ConvBackwardCheck.Run();
+            Assert.False(report.MkldnnEnabled);
+            Assert.True(report.Correct, report.ToString());
+        }
+        finally
+        {
+            MkldnnBackend.Enabled = previous;
+        }
+        Assert.Equal(previous, MkldnnBackend.Enabled);
+    }
+}
