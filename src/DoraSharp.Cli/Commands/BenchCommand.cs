@@ -22,21 +22,22 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 3 };
         var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads.", DefaultValueFactory = _ => 2 };
         var noMemory = new Option<bool>("--no-memory") { Description = "Skip the peak-memory probes (one child process per variant)." };
+        var memoryRanks = new Option<string>("--memory-ranks") { Description = "Ranks at which peak memory is probed (each probe is a child process, ~1.5 s): comma-separated, or 'all'.", DefaultValueFactory = _ => "16" };
         var json = new Option<bool>("--json") { Description = "Print one JSON array of records instead of tables." };
         var probe = new Option<string[]>(MemoryProbe.ProbeOption) { Hidden = true, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(4, 4) };
         var command = new Command("bench", "Time base, LoRA and DoRA training steps and inference; print the ratios.")
-            { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, json, probe };
+            { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, memoryRanks, json, probe };
         command.SetAction(p =>
         {
             if (p.GetValue(probe) is { Length: 4 } a)
                 return MemoryProbe.RunChild(a[0], int.Parse(a[1], CultureInfo.InvariantCulture), int.Parse(a[2], CultureInfo.InvariantCulture), a[3]);
             return Run(p.GetValue(shapes)!, p.GetValue(ranks)!, p.GetValue(tokens), p.GetValue(mlpBatch), p.GetValue(steps), p.GetValue(warmup),
-                p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(json));
+                p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(memoryRanks)!, p.GetValue(json));
         });
         return command;
     }
 
-    private static int Run(string shapeList, string rankList, int tokens, int mlpBatch, int steps, int warmup, int threads, bool memory, bool json)
+    private static int Run(string shapeList, string rankList, int tokens, int mlpBatch, int steps, int warmup, int threads, bool memory, string memoryRankList, bool json)
     {
         var shapes = shapeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var s in shapes.Where(s => s != "mlp")) BenchWorkload.ParseShape(s);
@@ -44,6 +45,8 @@ internal static class BenchCommand
             .Select(x => int.TryParse(x, out var r) && r >= 1 ? r : throw new UsageException($"--ranks: '{x}' is not an integer >= 1.")).ToArray();
         if (steps < 1 || warmup < 0 || tokens < 1 || mlpBatch < 1 || threads < 1)
             throw new UsageException("--steps, --tokens, --mlp-batch and --threads must be >= 1 and --warmup >= 0.");
+        var memoryRanks = memoryRankList.Trim() == "all" ? ranks : memoryRankList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(x => int.TryParse(x, out var r) && r >= 1 ? r : throw new UsageException($"--memory-ranks: '{x}' is not an integer >= 1 or 'all'.")).ToArray();
         TorchSharp.torch.set_num_threads(threads);
 
         var records = new List<BenchRecord>();
@@ -52,7 +55,7 @@ internal static class BenchCommand
         {
             foreach (var shape in shapes)
                 foreach (var r in ranks)
-                    records.AddRange(LayerBenchmark.Run(shape, r, shape == "mlp" ? mlpBatch : tokens, warmup, steps, memory, status));
+                    records.AddRange(LayerBenchmark.Run(shape, r, shape == "mlp" ? mlpBatch : tokens, warmup, steps, memory && memoryRanks.Contains(r), status));
         }
         if (json)
         {
