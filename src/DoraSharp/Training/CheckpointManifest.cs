@@ -14,4 +14,7 @@ internal sealed record CheckpointManifest
     public required string DataOrder { get; init; }
 
     public required Dictionary<string, string> Fingerprint { get; init; }
+
+    /// <summary>Every step's loss so far, so a resumed run reports the whole curve.</summary>
+    public float[] Losses { get; init; } = [];
 }

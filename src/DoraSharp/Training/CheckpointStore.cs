@@ -36,7 +36,8 @@ public sealed class CheckpointStore
     private const string TempPrefix = ".tmp-";
     private const string RngKey = "rng.torch";
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    // Skipped steps have NaN losses, which plain JSON cannot hold.
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly IProgress<string>? _warnings;
     private readonly int _faultDelayMs;
 
@@ -75,7 +76,7 @@ public sealed class CheckpointStore
 
     /// <summary>Writes a checkpoint of the given state; on failure no <c>checkpoint-*</c> directory is changed.</summary>
     /// <exception cref="IOException">The checkpoint could not be written (message names the directory and cause); earlier checkpoints are intact.</exception>
-    internal void Save(TrainingState state, IReadOnlyList<Parameter> parameters, optim.Optimizer optimizer, Dictionary<string, string> fingerprint)
+    internal void Save(TrainingState state, IReadOnlyList<float> losses, IReadOnlyList<Parameter> parameters, optim.Optimizer optimizer, Dictionary<string, string> fingerprint)
     {
         var root = Options.Directory;
         var temp = Path.Combine(root, $"{TempPrefix}{Prefix}{state.Step}-{Guid.NewGuid():N}");
@@ -98,7 +99,7 @@ public sealed class CheckpointStore
                 Helper(optimizer).save_state_dict(w);
             });
             Pause();
-            var manifest = new CheckpointManifest { State = state, DataOrder = $"SplitMix64(seed {state.DataOrderSeed}, epoch {state.Epoch}) at batch {state.BatchInEpoch}", Fingerprint = fingerprint };
+            var manifest = new CheckpointManifest { State = state, DataOrder = $"SplitMix64(seed {state.DataOrderSeed}, epoch {state.Epoch}) at batch {state.BatchInEpoch}", Fingerprint = fingerprint, Losses = losses.ToArray() };
             AtomicFile.Write(Path.Combine(temp, ManifestFile), s => JsonSerializer.Serialize(s, manifest, Json));
             Pause();
             var sums = string.Concat(new[] { StateFile, OptimizerFile, ManifestFile }.Select(f => $"{Sha256(Path.Combine(temp, f))}  {f}\n"));
@@ -119,10 +120,10 @@ public sealed class CheckpointStore
 
     /// <summary>
     /// Loads the newest complete, undamaged checkpoint into <paramref name="parameters"/> and <paramref name="optimizer"/>
-    /// and the torch generator; returns its state, or null when there is none. Deletes leftover <c>.tmp-…</c> directories.
+    /// and the torch generator; returns its manifest, or null when there is none. Deletes leftover <c>.tmp-…</c> directories.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">The newest undamaged checkpoint has a different fingerprint.</exception>
-    internal TrainingState? LoadNewest(IReadOnlyList<Parameter> parameters, optim.Optimizer optimizer, Dictionary<string, string> fingerprint)
+    internal CheckpointManifest? LoadNewest(IReadOnlyList<Parameter> parameters, optim.Optimizer optimizer, Dictionary<string, string> fingerprint)
     {
         CleanTemporaries();
         foreach (var dir in List().Reverse())
@@ -152,7 +153,7 @@ public sealed class CheckpointStore
             using (var reader = new BinaryReader(stream))
                 Helper(optimizer).load_state_dict(reader);
             LastStep = manifest.State.Step;
-            return manifest.State;
+            return manifest;
         }
         return null;
     }
@@ -176,7 +177,7 @@ public sealed class CheckpointStore
             }
             var manifestPath = Path.Combine(dir, ManifestFile);
             CheckpointManifest? manifest;
-            try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllBytes(manifestPath)); }
+            try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllBytes(manifestPath), Json); }
             catch (JsonException e) { throw new InvalidDataException($"{manifestPath}: not a valid trainer.json ({e.Message})", e); }
             if (manifest is null || manifest.Format != CheckpointManifest.CurrentFormat)
                 throw new InvalidDataException($"{manifestPath}: format {manifest?.Format} is not {CheckpointManifest.CurrentFormat}");

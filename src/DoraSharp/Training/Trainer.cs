@@ -24,6 +24,7 @@ public sealed class Trainer : IDisposable
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly Parameter[] _parameters;
     private readonly optim.Optimizer _optimizer;
+    private float[] _resumedLosses = [];
 
     /// <summary>Creates the optimizer over <paramref name="parameters"/> (which must require gradients).</summary>
     /// <exception cref="ArgumentException">An option is invalid, there is nothing to train, or a parameter is frozen.</exception>
@@ -78,7 +79,7 @@ public sealed class Trainer : IDisposable
         var batchSize = Options.BatchSize;
         var batches = BatchOrder.BatchesPerEpoch(train.Count, batchSize);
         var totalSteps = (long)batches * Options.Epochs;
-        var losses = new List<float>((int)System.Math.Min(totalSteps - State.Step, int.MaxValue));
+        var losses = new List<float>(_resumedLosses);
         long seen = 0;
         var clock = Stopwatch.StartNew();
         var wasTraining = _model.training;
@@ -93,7 +94,7 @@ public sealed class Trainer : IDisposable
                     if (cancellation.IsCancellationRequested)
                     {
                         // Every step before this one is whole; keep them so a resume loses nothing.
-                        if (checkpoints is not null && checkpoints.LastStep != State.Step && State.Step > 0) SaveCheckpoint(checkpoints);
+                        if (checkpoints is not null && checkpoints.LastStep != State.Step && State.Step > 0) SaveCheckpoint(checkpoints, losses);
                         cancellation.ThrowIfCancellationRequested();
                     }
                     var start = batch * batchSize;
@@ -115,10 +116,10 @@ public sealed class Trainer : IDisposable
                     progress?.Report(new TrainingProgress(State.Step, totalSteps, State.Epoch, Options.Epochs, loss,
                         seen / System.Math.Max(clock.Elapsed.TotalSeconds, 1e-9), rate, skipped));
                     if (checkpoints is { Options.EverySteps: > 0 and var every } && State.Step % every == 0 && batch + 1 < batches)
-                        SaveCheckpoint(checkpoints);
+                        SaveCheckpoint(checkpoints, losses);
                 }
                 State = State with { Epoch = State.Epoch + 1, BatchInEpoch = 0 };
-                if (checkpoints is not null) SaveCheckpoint(checkpoints);
+                if (checkpoints is not null) SaveCheckpoint(checkpoints, losses);
             }
         }
         finally
@@ -182,16 +183,17 @@ public sealed class Trainer : IDisposable
     public bool Resume(CheckpointStore checkpoints)
     {
         ArgumentNullException.ThrowIfNull(checkpoints);
-        var state = checkpoints.LoadNewest(_parameters, _optimizer, Fingerprint(checkpoints));
-        if (state is null) return false;
-        State = state;
+        var manifest = checkpoints.LoadNewest(_parameters, _optimizer, Fingerprint(checkpoints));
+        if (manifest is null) return false;
+        State = manifest.State;
+        _resumedLosses = manifest.Losses;
         return true;
     }
 
-    private void SaveCheckpoint(CheckpointStore checkpoints)
+    private void SaveCheckpoint(CheckpointStore checkpoints, List<float> losses)
     {
         if (checkpoints.LastStep == State.Step) return;
-        checkpoints.Save(State, _parameters, _optimizer, Fingerprint(checkpoints));
+        checkpoints.Save(State, losses, _parameters, _optimizer, Fingerprint(checkpoints));
     }
 
     /// <summary>What must be equal for a checkpoint to continue this run: the caller's keys, the options that decide the weights, the parameter shapes.</summary>
