@@ -36,6 +36,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IDisposable
 
         var dir = Path.Combine(_root, "killed");
         var survived = 0;
+        var midWrite = 0;
         var attempts = 0;
         var startup = TimeSpan.Zero;
         while (survived < kills)
@@ -59,11 +60,15 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IDisposable
             await process.WaitForExitAsync();
             survived++;
             var complete = CheckAllCheckpoints(Path.Combine(dir, "ck"));
-            output.WriteLine($"kill {survived} {killAfter.TotalMilliseconds} ms after '{first}' (checkpoint delay {delay} ms): {complete} complete checkpoints, all verified");
+            // A leftover .tmp- directory means the kill landed inside a checkpoint write (or a deletion of an old one).
+            var partial = Directory.Exists(Path.Combine(dir, "ck")) ? Directory.GetDirectories(Path.Combine(dir, "ck"), ".tmp-*").Length : 0;
+            if (partial > 0) midWrite++;
+            output.WriteLine($"kill {survived} {killAfter.TotalMilliseconds} ms after '{first}' (checkpoint delay {delay} ms): {complete} complete checkpoints, all verified" +
+                             (partial > 0 ? $"; {partial} partial .tmp- directory left by the kill" : ""));
         }
         await RunToEnd("killed", null);
         var resumed = File.ReadAllBytes(Path.Combine(dir, "out", AdapterFiles.TensorsFileName));
-        output.WriteLine($"{survived} kills survived in {attempts} attempts; final adapter {(resumed.AsSpan().SequenceEqual(referenceAdapter) ? "byte-identical to" : "DIFFERENT from")} the uninterrupted run's");
+        output.WriteLine($"{survived} kills survived in {attempts} attempts ({midWrite} inside a checkpoint write); final adapter {(resumed.AsSpan().SequenceEqual(referenceAdapter) ? "byte-identical to" : "DIFFERENT from")} the uninterrupted run's");
         Assert.Equal(referenceAdapter, resumed);
         Assert.Empty(Directory.GetDirectories(Path.Combine(dir, "ck"), ".tmp-*"));
     }
