@@ -16,8 +16,9 @@ namespace DoraSharp.Training;
 /// var result = trainer.Fit(train, progress);   // progress: IProgress&lt;TrainingProgress&gt;, called on this thread every step
 /// </code>
 /// Every tensor a step creates is disposed at the end of the step, so memory stays flat over long runs.
-/// Where training stands is in <see cref="State"/>: plain numbers meant to go into a checkpoint together
-/// with the model's and the optimizer's state dicts.
+/// Where training stands is in <see cref="State"/>: plain numbers that a <see cref="CheckpointStore"/> saves with the
+/// trained parameters and the optimizer's state (pass the store to <see cref="Fit"/>; <see cref="Resume"/> continues
+/// from it bit-identically).
 /// </summary>
 public sealed class Trainer : IDisposable
 {
