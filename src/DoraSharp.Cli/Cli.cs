@@ -60,7 +60,7 @@ internal static class Cli
     /// one line, exit 2.
     /// </summary>
     private static bool IsUserError(Exception e) => e is ArgumentException or IOException or UnauthorizedAccessException
-        or TrainingDivergedException or InvalidOperationException { Source: "DoraSharp" };
+        or TrainingDivergedException or CheckpointMismatchException or InvalidOperationException { Source: "DoraSharp" };
 
     /// <summary>Line breaks and tab runs (System.CommandLine lists choices with tabs) become single spaces.</summary>
     private static string OneLine(string message) => System.Text.RegularExpressions.Regex.Replace(message, @"\s+", " ").Trim();

@@ -16,6 +16,7 @@ internal static class CommandCatalog
         yield return BenchCommand.Create();
         yield return MiniLmCheckCommand.Create();
         yield return MiniLmDemoCommand.Create();
+        yield return TrainFixtureCommand.Create();
     }
 
     /// <summary>The `dora` root command with every subcommand (Program.cs runs it; tests run it in-process).</summary>

@@ -18,19 +18,32 @@ internal static class ExperimentRun
     /// <param name="arms">The arms to run.</param>
     /// <param name="onTrained">Called with each trained model (e.g. to save adapters); may be null.</param>
     /// <param name="render">Prints the table and writes the command's plots into the output folder; returns the files it wrote.</param>
+    /// <param name="checkpointing">Where and how to checkpoint, and whether to resume; null for no checkpoints.</param>
     public static int Execute(ParseResult parse, ExperimentOptions options, string command, IReadOnlyList<FineTuneArm> arms,
-        Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render)
+        Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render,
+        CheckpointChoice? checkpointing = null)
     {
         var settings = options.Settings(parse);
         FineTuneExperiment.Validate(settings, arms);
         // Data first, then the output folder: a bad --data-dir must not leave an empty folder behind.
         using var data = ExperimentData.Load(parse.GetValue(options.Dataset)!, parse.GetValue(options.DataDir), settings.Task);
         var outDir = OutputFolder.Prepare("--out", parse.GetValue(options.Out)!);
+        ExperimentCheckpoints? checkpoints = null;
+        if (checkpointing is { } choice)
+        {
+            var dir = Path.GetFullPath(choice.Directory ?? Path.Combine(outDir, "checkpoints"));
+            if (!choice.Resume && ExperimentCheckpoints.HoldsRun(dir))
+                throw new UsageException($"{dir} holds the checkpoints of an unfinished run: add --resume to continue it, or delete that folder to start over.");
+            if (choice.Resume && !ExperimentCheckpoints.HoldsRun(dir))
+                throw new UsageException($"--resume: {dir} holds no checkpoints to resume from (a finished run deletes its checkpoints; its results are in {outDir}).");
+            checkpoints = new ExperimentCheckpoints(new DoraSharp.Training.CheckpointOptions { Directory = dir, EverySteps = choice.Every, Keep = choice.Keep },
+                new Relay<string>(w => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(w)}[/]")));
+        }
         var threads = TorchSharp.torch.get_num_threads();
         TorchSharp.torch.set_num_threads(parse.GetValue(options.Threads));
         try
         {
-            return Run(settings, data, outDir, command, arms, onTrained, render);
+            return Run(settings, data, outDir, command, arms, onTrained, render, checkpoints);
         }
         finally
         {
@@ -39,7 +52,7 @@ internal static class ExperimentRun
     }
 
     private static int Run(ExperimentSettings settings, ExperimentData data, string outDir, string command, IReadOnlyList<FineTuneArm> arms,
-        Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render)
+        Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render, ExperimentCheckpoints? checkpoints)
     {
         // Pipes and files have no width; Spectre would assume 80 columns and wrap the tables.
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
@@ -55,7 +68,13 @@ internal static class ExperimentRun
         ExperimentResult result;
         try
         {
-            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), cancel.Token));
+            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), cancel.Token, checkpoints));
+        }
+        catch (OperationCanceledException) when (checkpoints is not null)
+        {
+            Console.Error.WriteLine($"dora: stopped (Ctrl+C); every finished step is checkpointed in {checkpoints.Options.Directory}. " +
+                                    "To continue, run the same command again with --resume.");
+            return Cli.Interrupted;
         }
         finally
         {
@@ -67,6 +86,7 @@ internal static class ExperimentRun
         ResultsFile.Write(json, result, command);
         var losses = Path.Combine(outDir, "losses.csv");
         ResultsFile.WriteLosses(losses, result);
+        checkpoints?.Delete();   // the results are saved: the run is finished and nothing is left to resume
         var files = new List<string> { json, losses };
         files.InsertRange(0, render(result, outDir));
         if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
@@ -83,3 +103,6 @@ internal static class ExperimentRun
 
     public static string Epochs(int n) => n == 1 ? "1 epoch" : $"{n} epochs";
 }
+
+/// <summary>The checkpoint options of a command line: the directory (null: &lt;out&gt;/checkpoints), steps between saves (0: epoch ends), how many to keep, and whether to resume.</summary>
+internal sealed record CheckpointChoice(string? Directory, int Every, int Keep, bool Resume);

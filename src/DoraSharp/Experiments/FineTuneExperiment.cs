@@ -32,10 +32,16 @@ public static class FineTuneExperiment
     /// <param name="progress">Receives every training step, synchronously; may be null.</param>
     /// <param name="onTrained">Called with each model after its evaluation, before it is disposed; may be null.</param>
     /// <param name="cancellation">Checked before every training step.</param>
+    /// <param name="checkpoints">
+    /// When given, every phase checkpoints as it trains and records its results when finished, and a run over the same
+    /// directory skips finished phases and resumes the interrupted one (<paramref name="onTrained"/> is not called for skipped arms).
+    /// </param>
     /// <exception cref="ArgumentException">A setting or arm is invalid (the message names it).</exception>
     /// <exception cref="TrainingDivergedException">A loss became NaN or infinite and the policy is to stop.</exception>
+    /// <exception cref="CheckpointMismatchException">A checkpoint or finished phase in <paramref name="checkpoints"/> is of another configuration.</exception>
     public static ExperimentResult Run(ExperimentData data, ExperimentSettings settings, IReadOnlyList<FineTuneArm> arms,
-        IProgress<ExperimentProgress>? progress = null, Action<TrainedModel>? onTrained = null, CancellationToken cancellation = default)
+        IProgress<ExperimentProgress>? progress = null, Action<TrainedModel>? onTrained = null, CancellationToken cancellation = default,
+        ExperimentCheckpoints? checkpoints = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         Validate(settings, arms);
@@ -52,17 +58,40 @@ public static class FineTuneExperiment
             torch.manual_seed(seed);
             using var pretrained = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
             modelParameters = pretrained.parameters().Sum(p => p.numel());
-            TrainingResult pretraining;
+            var pretrainKeys = Fingerprint(settings, data, seed, PretrainingPhase, null);
             using (var trainer = new Trainer(pretrained, pretrained.parameters(), settings.PretrainingOptions(seed)))
-                pretraining = trainer.Fit(data.PretrainTrain, Relay(progress, null, seed, s, seeds.Count), cancellation);
-            pretrainRuns.Add(new SeedRun(seed, Evaluator.Evaluate(pretrained, data.PretrainTest), pretraining.Elapsed, pretraining.Losses));
+            {
+                var store = checkpoints?.Store(seed, PretrainingPhase, pretrainKeys);
+                if (store is not null) trainer.Resume(store);
+                // A finished pretraining's weights come back from its last checkpoint; if that is gone, the phase runs again from where it can.
+                if (checkpoints?.Finished(seed, PretrainingPhase, pretrainKeys) is { } done && trainer.State.Epoch == settings.PretrainEpochs)
+                {
+                    pretrainRuns.Add(done.Run);
+                }
+                else
+                {
+                    var pretraining = trainer.Fit(data.PretrainTrain, Relay(progress, null, seed, s, seeds.Count), cancellation, store);
+                    var run = new SeedRun(seed, Evaluator.Evaluate(pretrained, data.PretrainTest), pretraining.Elapsed, pretraining.Losses);
+                    pretrainRuns.Add(run);
+                    checkpoints?.MarkFinished(seed, PretrainingPhase, Record(pretrainKeys, run, modelParameters, modelParameters));
+                }
+            }
 
             foreach (var arm in arms)
             {
+                var armKeys = Fingerprint(settings, data, seed, arm.Slug, arm);
+                if (checkpoints?.Finished(seed, arm.Slug, armKeys) is { } finished)
+                {
+                    counts[arm] = (finished.TrainableParameters, finished.TotalParameters);
+                    armRuns[arm].Add(finished.Run);
+                    continue;
+                }
                 using var model = pretrained.Copy();
-                var (run, trainable, lora) = FineTune(model, arm, data, settings, seed, Relay(progress, arm, seed, s, seeds.Count), cancellation);
+                var (run, trainable, lora) = FineTune(model, arm, data, settings, seed, Relay(progress, arm, seed, s, seeds.Count), cancellation,
+                    checkpoints?.Store(seed, arm.Slug, armKeys));
                 counts[arm] = (trainable, model.parameters().Sum(p => p.numel()));
                 armRuns[arm].Add(run);
+                checkpoints?.MarkFinished(seed, arm.Slug, Record(armKeys, run, counts[arm].Trainable, counts[arm].Total));
                 onTrained?.Invoke(new TrainedModel(arm, seed, s, model, lora));
                 // Put the base layers back so that disposing the model frees their tensors now (an adapter
                 // does not own its base layer's weight, so the base layer would otherwise wait for the GC).
@@ -104,8 +133,42 @@ public static class FineTuneExperiment
         TargetModules = settings.TargetModules,
     };
 
+    private const string PretrainingPhase = "pretraining";
+
+    /// <summary>What a phase's checkpoints must agree with (the trainer adds its own options and parameter shapes).</summary>
+    private static Dictionary<string, string> Fingerprint(ExperimentSettings settings, ExperimentData data, long seed, string phase, FineTuneArm? arm)
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var keys = new Dictionary<string, string>
+        {
+            ["phase"] = phase,
+            ["seed"] = seed.ToString(c),
+            ["dataset"] = data.Dataset,
+            ["task"] = data.Task.ToString(),
+            ["train_images"] = data.PretrainTrain.Count.ToString(c),
+            ["hidden1"] = settings.Hidden1.ToString(c),
+            ["hidden2"] = settings.Hidden2.ToString(c),
+            ["pretrain_epochs"] = settings.PretrainEpochs.ToString(c),
+        };
+        if (arm is not null)
+        {
+            keys["method"] = arm.Method.ToString();
+            keys["fine_tune_epochs"] = settings.FineTuneEpochs.ToString(c);
+            if (arm.IsAdapter)
+            {
+                keys["r"] = arm.Rank.ToString(c);
+                keys["lora_alpha"] = arm.Alpha.ToString("R", c);
+                keys["target_modules"] = string.Join(",", settings.TargetModules);
+            }
+        }
+        return keys;
+    }
+
+    private static PhaseRecord Record(Dictionary<string, string> keys, SeedRun run, long trainable, long total) =>
+        new(keys, run.Seed, run.Test.Correct, run.Test.Count, run.TrainTime.TotalSeconds, run.Losses.ToArray(), trainable, total);
+
     private static (SeedRun Run, long Trainable, LoraModel? Lora) FineTune(MnistMlp model, FineTuneArm arm, ExperimentData data,
-        ExperimentSettings settings, long seed, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+        ExperimentSettings settings, long seed, IProgress<TrainingProgress>? progress, CancellationToken cancellation, CheckpointStore? store)
     {
         LoraModel? lora = null;
         IReadOnlyList<Parameter> parameters;
@@ -129,7 +192,8 @@ public static class FineTuneExperiment
         if (parameters.Count > 0)
         {
             using var trainer = new Trainer(model, parameters, settings.FineTuningOptions(seed));
-            training = trainer.Fit(data.FineTuneTrain, progress, cancellation);
+            if (store is not null) trainer.Resume(store);
+            training = trainer.Fit(data.FineTuneTrain, progress, cancellation, store);
         }
         var test = Evaluator.Evaluate(model, data.FineTuneTest);
         var run = new SeedRun(seed, test, training?.Elapsed ?? TimeSpan.Zero, training?.Losses ?? []);

@@ -8,7 +8,7 @@ namespace DoraSharp;
 internal static class LoraLayerFactory
 {
     /// <summary>The layer types adapters can wrap, for error messages.</summary>
-    public const string SupportedTypes = "Linear, Embedding, Conv2d";
+    public const string SupportedTypes = "Linear, Embedding or Conv2d";
 
     public static bool IsSupported(nn.Module module) => module is Linear or Embedding or Conv2d;
 

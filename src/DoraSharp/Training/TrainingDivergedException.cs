@@ -16,7 +16,7 @@ public sealed class TrainingDivergedException : Exception
         State = state;
     }
 
-    /// <summary>"loss" or "gradient norm".</summary>
+    /// <summary>"loss", "gradient norm" (with clipping) or "gradient" (a NaN or infinite gradient element, without clipping).</summary>
     public string Quantity { get; }
 
     /// <summary>The non-finite value.</summary>

@@ -62,7 +62,7 @@ public sealed class CliErrorTests : IDisposable
 
     [Fact]
     public void Targets_that_match_no_layer_are_refused_before_training() =>
-        AssertUsageError(["demo", "--targets", "layers.1", "--out", _dir.Path], "layers.1", "only Linear layers");
+        AssertUsageError(["demo", "--targets", "layers.1", "--out", _dir.Path], "layers.1", "only Linear, Embedding or Conv2d layers");
 
     [Fact]
     public void Unknown_option() => AssertUsageError(["demo", "--rank", "4"], "--rank");

@@ -222,14 +222,14 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         string dir = Adapter();
         AdapterFixture.EditConfig(dir, c => c["target_modules"] = new JsonArray("fc1", "fc2"));
         MismatchRefused(dir, ConfigOf(dir), "target_modules",
-            ["field \"target_modules\" (['fc1', 'fc2']) selects no Linear module", "layers.0, layers.2, layers.4"]);
+            ["field \"target_modules\" (['fc1', 'fc2']) selects no Linear, Embedding or Conv2d module", "layers.0, layers.2, layers.4"]);
     }
 
     [Fact]
     public void An_adapter_for_a_different_architecture_is_refused_by_its_targets()
     {
         string dir = Adapter();
-        MismatchRefused(dir, ConfigOf(dir), "target_modules", ["selects no Linear module", "stem.0"], model: new ContainerNet());
+        MismatchRefused(dir, ConfigOf(dir), "target_modules", ["selects no Linear, Embedding or Conv2d module", "stem.0"], model: new ContainerNet());
     }
 
     [Fact]

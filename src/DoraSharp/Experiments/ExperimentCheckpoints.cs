@@ -1,0 +1,80 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DoraSharp.IO;
+using DoraSharp.Training;
+
+namespace DoraSharp.Experiments;
+
+/// <summary>
+/// Makes a <see cref="FineTuneExperiment"/> resumable: each phase (a seed's pretraining, each arm of a seed) gets
+/// its own checkpoint directory <c>seed-&lt;seed&gt;/&lt;phase&gt;/</c>, and a finished phase leaves a
+/// <c>phase.json</c> with its results there, so a resumed experiment skips the finished phases (reloading a
+/// finished pretraining's weights from its last checkpoint) and continues the interrupted one from its newest
+/// checkpoint. Every result comes out as in an uninterrupted run, except the training times, which count only
+/// the time since the last resume.
+/// </summary>
+public sealed class ExperimentCheckpoints
+{
+    internal const string PhaseFile = "phase.json";
+    private const string SeedPrefix = "seed-";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    private readonly IProgress<string>? _warnings;
+
+    /// <param name="options">The root directory, how often to save within a phase, how many checkpoints to keep per phase (the fingerprint is the experiment's own).</param>
+    /// <param name="warnings">Receives a message for each damaged checkpoint skipped; may be null.</param>
+    public ExperimentCheckpoints(CheckpointOptions options, IProgress<string>? warnings = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        _warnings = warnings;
+    }
+
+    /// <summary>The options given.</summary>
+    public CheckpointOptions Options { get; }
+
+    /// <summary>True when <paramref name="directory"/> holds phases of an experiment (finished or not).</summary>
+    public static bool HoldsRun(string directory) =>
+        Directory.Exists(directory) && Directory.GetDirectories(directory, SeedPrefix + "*").Length > 0;
+
+    /// <summary>Deletes the phase directories (only those this class creates), e.g. once the results are saved.</summary>
+    public void Delete()
+    {
+        if (!Directory.Exists(Options.Directory)) return;
+        foreach (var dir in Directory.GetDirectories(Options.Directory, SeedPrefix + "*")) Directory.Delete(dir, recursive: true);
+    }
+
+    internal CheckpointStore Store(long seed, string phase, Dictionary<string, string> fingerprint) =>
+        new(Options with { Directory = PhaseDirectory(seed, phase), Fingerprint = fingerprint }, _warnings);
+
+    /// <summary>The recorded result of a finished phase, or null; a record of another configuration is refused.</summary>
+    /// <exception cref="CheckpointMismatchException">The phase was run with a different configuration.</exception>
+    internal PhaseRecord? Finished(long seed, string phase, Dictionary<string, string> fingerprint)
+    {
+        var path = Path.Combine(PhaseDirectory(seed, phase), PhaseFile);
+        if (!File.Exists(path)) return null;
+        PhaseRecord? record;
+        try { record = JsonSerializer.Deserialize<PhaseRecord>(File.ReadAllBytes(path), Json); }
+        catch (JsonException e)
+        {
+            _warnings?.Report($"warning: {path}: unreadable ({e.Message}); running the phase again");
+            return null;
+        }
+        if (record is null) return null;
+        var differences = fingerprint.Keys.Union(record.Fingerprint.Keys).Order(StringComparer.Ordinal)
+            .Where(k => fingerprint.GetValueOrDefault(k) != record.Fingerprint.GetValueOrDefault(k))
+            .Select(k => $"{k}: checkpoint {record.Fingerprint.GetValueOrDefault(k, "(none)")}, run {fingerprint.GetValueOrDefault(k, "(none)")}").ToList();
+        if (differences.Count > 0) throw new CheckpointMismatchException(path, differences);
+        return record;
+    }
+
+    /// <summary>Records a finished phase (atomically: the file is there whole or not at all).</summary>
+    internal void MarkFinished(long seed, string phase, PhaseRecord record)
+    {
+        var dir = PhaseDirectory(seed, phase);
+        Directory.CreateDirectory(dir);
+        AtomicFile.Write(Path.Combine(dir, PhaseFile), s => JsonSerializer.Serialize(s, record, Json));
+    }
+
+    private string PhaseDirectory(long seed, string phase) => Path.Combine(Options.Directory, $"{SeedPrefix}{seed}", phase);
+}

@@ -1,0 +1,10 @@
+using DoraSharp.Training;
+
+namespace DoraSharp.Experiments;
+
+/// <summary>A finished phase's results as <c>phase.json</c> holds them.</summary>
+internal sealed record PhaseRecord(Dictionary<string, string> Fingerprint, long Seed, long Correct, long Count, double TrainSeconds,
+    float[] Losses, long TrainableParameters, long TotalParameters)
+{
+    public SeedRun Run => new(Seed, new EvaluationResult(Correct, Count), TimeSpan.FromSeconds(TrainSeconds), Losses);
+}
