@@ -63,7 +63,16 @@ internal static class BenchCommand
             Console.WriteLine(JsonSerializer.Serialize(records, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
-        AnsiConsole.Status().Start("benchmarking", ctx => Measure(s => ctx.Status($"benchmarking {s}")));
+        // Pipes and files have no width (Spectre would wrap the tables at 80 columns) and no use for a spinner.
+        if (Console.IsOutputRedirected)
+        {
+            if (AnsiConsole.Profile.Width < 160) AnsiConsole.Profile.Width = 160;
+            Measure(null);
+        }
+        else
+        {
+            AnsiConsole.Status().Start("benchmarking", ctx => Measure(s => ctx.Status($"benchmarking {s}")));
+        }
         Render(records, threads, steps, memory);
         AnsiConsole.MarkupLine($"[grey]{records.Count} measurements in {(DateTime.UtcNow - started).TotalSeconds:F0} s; medians of {steps} steps after {warmup} warm-up, variants interleaved; " +
                                (memory ? "peak RSS = the whole peak resident memory of a fresh child process training that variant (warm-up + 3 steps); step MB = that peak above the RSS just before the 3 timed steps (the step's own activations and temporaries).[/]" : "no memory probes.[/]"));
