@@ -3,6 +3,7 @@ using Xunit;
 
 namespace DoraSharp.Tests.Experiments;
 
+[Collection(SeededRuns.Name)]
 public sealed class DecompositionExperimentTests
 {
     [Fact]

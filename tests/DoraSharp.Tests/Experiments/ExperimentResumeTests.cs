@@ -8,6 +8,7 @@ namespace DoraSharp.Tests.Experiments;
 /// An experiment stopped (cancelled) several times, in different phases, and resumed each time ends with the
 /// same accuracies and loss curves as the uninterrupted <see cref="TinyExperiment"/>, and never re-runs a finished phase.
 /// </summary>
+[Collection(SeededRuns.Name)]
 public sealed class ExperimentResumeTests(TinyExperiment tiny) : IClassFixture<TinyExperiment>, IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "dora-exp-resume-" + Guid.NewGuid().ToString("N"));

@@ -5,6 +5,7 @@ using Xunit;
 
 namespace DoraSharp.Tests.Experiments;
 
+[Collection(SeededRuns.Name)]
 public sealed class FineTuneExperimentTests(TinyExperiment tiny) : IClassFixture<TinyExperiment>
 {
     [Fact]

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 namespace DoraSharp.Tests.Training;
 
 /// <summary>Checkpoints in-process: exact resume (Adam moments included), damaged and foreign checkpoints, divergence, write failures.</summary>
+[Collection(SeededRuns.Name)]
 public sealed class CheckpointTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "dora-ckpt-" + Guid.NewGuid().ToString("N"));

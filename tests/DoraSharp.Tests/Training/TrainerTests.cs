@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace DoraSharp.Tests.Training;
 
+[Collection(SeededRuns.Name)]
 public sealed class TrainerTests
 {
     private static nn.Module<Tensor, Tensor> SmallMlp(long seed)
