@@ -49,34 +49,6 @@ public static class DoraMath
         => magnitude.div(weightNorm.clamp_min(NormFloor));
 
     /// <summary>
-    /// The merged DoRA weight (m / n)·(W + ΔW) with ΔW = s·B·A, as PEFT's <c>merge</c> computes it,
-    /// in W's dtype. Returns the new weight and the norm n it used (kept to undo the merge).
-    /// </summary>
-    public static (Tensor Merged, Tensor WeightNorm) MergedWeight(Tensor weight, Tensor magnitude, Tensor deltaWeight)
-    {
-        using var scope = NewDisposeScope();
-        var dtype = NormDType(weight.dtype);
-        var v = weight.to(dtype).add(deltaWeight.to(dtype));                              // (out, in)
-        var norm = linalg.vector_norm(v, ord: 2, dims: new long[] { 1 });                // (out)
-        var factor = MagnitudeScale(magnitude.to(dtype), norm).unsqueeze(1);             // (out, 1)
-        var merged = v.mul_(factor).to(weight.dtype);
-        return (scope.MoveToOuter(merged), scope.MoveToOuter(norm));
-    }
-
-    /// <summary>
-    /// Undoes <see cref="MergedWeight"/>: W = W' / (m / n) − ΔW, with the n recorded at merge time
-    /// (PEFT's <c>unmerge</c>). Exact up to rounding.
-    /// </summary>
-    public static Tensor UnmergedWeight(Tensor mergedWeight, Tensor magnitude, Tensor weightNorm, Tensor deltaWeight)
-    {
-        using var scope = NewDisposeScope();
-        var dtype = NormDType(mergedWeight.dtype);
-        var factor = MagnitudeScale(magnitude.to(dtype), weightNorm).unsqueeze(1);       // (out, 1)
-        var w = mergedWeight.to(dtype).div(factor).sub_(deltaWeight.to(dtype));
-        return scope.MoveToOuter(w.to(mergedWeight.dtype));
-    }
-
-    /// <summary>
     /// PEFT's DoRA output correction, added to the base output: (m/n − 1)·baseNoBias + (m/n)·s·loraOut,
     /// where baseNoBias is W·x (no bias) and loraOut is B(A(x)). The m/n factor broadcasts over the last
     /// (feature) dimension.
