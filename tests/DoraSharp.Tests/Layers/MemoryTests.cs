@@ -43,14 +43,13 @@ public sealed class MemoryTests(ITestOutputHelper output)
         // Measured every 250 steps: each measurement collects garbage, as a long run's GC would. Without it,
         // native memory held by finalizable TorchSharp handles (freed by their finalizers) piles up between
         // collections and reads as growth although nothing leaks.
-        var peak = rssBefore;
+        var samples = new List<long>();
         for (var i = 0; i < 2000; i++)
         {
             Step();
             if (i % 250 != 249) continue;
-            var now = NativeResidentBytes();
-            peak = System.Math.Max(peak, now);
-            output.WriteLine($"step {i + 1}: {now / 1e6:F1} MB");
+            samples.Add(NativeResidentBytes());
+            output.WriteLine($"step {i + 1}: {samples[^1] / 1e6:F1} MB");
         }
         GC.Collect(); GC.WaitForPendingFinalizers();
         var liveAfter = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
@@ -58,7 +57,11 @@ public sealed class MemoryTests(ITestOutputHelper output)
         output.WriteLine($"live tensors {liveBefore} -> {liveAfter}; RSS less the managed heap {rssBefore / 1e6:F1} MB -> {rssAfter / 1e6:F1} MB");
 
         Assert.Equal(liveBefore, liveAfter);  // not one tensor leaked per step
-        Assert.True(peak - rssBefore < 8_000_000, $"RSS (less the managed heap) grew by up to {(peak - rssBefore) / 1e6:F1} MB over 2000 steps");
+        // A leak only grows, so every late sample stays high; a transient spike elsewhere in the process (the
+        // GC returning a region between its bookkeeping and the RSS read) moves one sample. Judge the lowest
+        // of the last three.
+        var end = samples.TakeLast(2).Append(rssAfter).Min();
+        Assert.True(end - rssBefore < 8_000_000, $"RSS (less the managed heap) grew by {(end - rssBefore) / 1e6:F1} MB over 2000 steps");
     }
 
     /// <summary>
