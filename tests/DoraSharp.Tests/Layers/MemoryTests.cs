@@ -57,11 +57,14 @@ public sealed class MemoryTests(ITestOutputHelper output)
         output.WriteLine($"live tensors {liveBefore} -> {liveAfter}; RSS less the managed heap {rssBefore / 1e6:F1} MB -> {rssAfter / 1e6:F1} MB");
 
         Assert.Equal(liveBefore, liveAfter);  // not one tensor leaked per step
-        // A leak only grows, so every late sample stays high; a transient spike elsewhere in the process (the
-        // GC returning a region between its bookkeeping and the RSS read) moves one sample. Judge the lowest
-        // of the last three.
-        var end = samples.TakeLast(2).Append(rssAfter).Min();
-        Assert.True(end - rssBefore < 8_000_000, $"RSS (less the managed heap) grew by {(end - rssBefore) / 1e6:F1} MB over 2000 steps");
+        // A leak grows with every step; this process also runs every other test, and the GC's own returns of
+        // large regions (from their garbage) move "RSS minus committed heap" by one-off steps of tens of MB (seen:
+        // +43 MB once at step 750, then flat; +376 MB for one sample). So the trend is judged over the last two
+        // 500-step windows: a leak grows in both (4 KB per step is 2 MB per window), a one-off step in one.
+        var first = samples[5] - samples[3];    // steps 1000 → 1500
+        var second = samples[7] - samples[5];   // steps 1500 → 2000
+        Assert.True(System.Math.Min(first, second) < 2_000_000,
+            $"RSS (less the managed heap) grew in both late windows: {first / 1e6:F1} MB (steps 1000–1500) and {second / 1e6:F1} MB (1500–2000)");
     }
 
     /// <summary>
