@@ -1,8 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using DoraSharp.Analysis;
 using DoraSharp.Cli.Rendering;
 using DoraSharp.Experiments;
 using Spectre.Console;
@@ -42,18 +39,9 @@ internal static class AnalyzeCommand
         TorchSharp.torch.set_num_threads(parse.GetValue(options.Threads));
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler stop = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += stop;
         DecompositionResult result;
-        try
-        {
-            result = ProgressDisplay.Run(progress => DecompositionExperiment.Run(data, settings, rank, alpha, checkpoints, progress, cancel.Token));
-        }
-        finally
-        {
-            Console.CancelKeyPress -= stop;
-        }
+        using (var ctrlC = new CtrlC())
+            result = ProgressDisplay.Run(progress => DecompositionExperiment.Run(data, settings, rank, alpha, checkpoints, progress, ctrlC.Token));
 
         var table = new Table().Title(Markup.Escape($"ΔM against ΔD per method ({result.Data.Dataset}, task {settings.Task.ToString().ToLowerInvariant()}, r = {rank}, {checkpoints} checkpoints × {settings.TargetModules.Count} layers)"))
             .AddColumns("method", "points", "slope ΔM/ΔD", "Pearson r", "ΔD range", "ΔM range");
@@ -71,9 +59,9 @@ internal static class AnalyzeCommand
 
         var files = new List<string>();
         var csv = Path.Combine(outDir, "decomposition.csv");
-        WriteAtomically(csv, Csv(result));
+        DecompositionFile.WriteCsv(csv, result);
         var json = Path.Combine(outDir, "decomposition.json");
-        WriteAtomically(json, Json(result));
+        DecompositionFile.WriteJson(json, result);
         files.AddRange([csv, json]);
         if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
         foreach (var method in DecompositionResult.Methods)
@@ -87,41 +75,4 @@ internal static class AnalyzeCommand
     }
 
     private static string F(double v, string format) => double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "n/a";
-
-    private static string Csv(DecompositionResult result)
-    {
-        var sb = new StringBuilder("method,layer,checkpoint,step,delta_d,delta_m\n");
-        foreach (var p in result.Points)
-            sb.Append(CultureInfo.InvariantCulture, $"{p.Method},{p.Layer},{p.Checkpoint},{p.Step},{p.DeltaDirection:R},{p.DeltaMagnitude:R}\n");
-        return sb.ToString();
-    }
-
-    private static string Json(DecompositionResult result) => JsonSerializer.Serialize(new
-    {
-        command = "analyze",
-        dataset = result.Data.Dataset,
-        task = result.Settings.Task.ToString().ToLowerInvariant(),
-        seed = result.Settings.Seed,
-        r = result.Rank,
-        lora_alpha = result.Alpha,
-        checkpoints = result.Checkpoints,
-        fits = DecompositionResult.Methods.ToDictionary(m => m, m => { var f = result.Fit(m); return new { slope = Finite(f.Slope), pearson = Finite(f.Pearson), points = f.Count }; }),
-        points = result.Points.Select(p => new { method = p.Method, layer = p.Layer, checkpoint = p.Checkpoint, step = p.Step, delta_d = p.DeltaDirection, delta_m = p.DeltaMagnitude }),
-    }, new JsonSerializerOptions { WriteIndented = true });
-
-    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
-
-    private static void WriteAtomically(string path, string text)
-    {
-        var temp = path + $".{Guid.NewGuid():N}.tmp";
-        try
-        {
-            File.WriteAllText(temp, text);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
 }

@@ -62,23 +62,17 @@ internal static class ExperimentRun
             ? $"Task shift: pretrain {Epochs(settings.PretrainEpochs)} on the images as they are, then fine-tune {Epochs(settings.FineTuneEpochs)} and test on the same images turned 90°."
             : $"Task continue (the original recipe): pretrain {Epochs(settings.PretrainEpochs)}, then fine-tune {Epochs(settings.FineTuneEpochs)} more on the same data."));
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler stop = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += stop;
+        using var ctrlC = new CtrlC();
         ExperimentResult result;
         try
         {
-            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), cancel.Token, checkpoints));
+            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), ctrlC.Token, checkpoints));
         }
         catch (OperationCanceledException) when (checkpoints is not null)
         {
             Console.Error.WriteLine($"dora: stopped (Ctrl+C); every finished step is checkpointed in {checkpoints.Options.Directory}. " +
                                     "To continue, run the same command again with --resume.");
             return Cli.Interrupted;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= stop;
         }
 
         // The numbers first: they must be saved even if drawing a plot fails.

@@ -63,12 +63,10 @@ internal static class TrainFixtureCommand
         Console.WriteLine($"training from step {(trainer.Resume(store) ? trainer.State.Step : 0)}");
         Console.Out.Flush();
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler stop = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += stop;
+        using var ctrlC = new CtrlC();
         try
         {
-            var result = trainer.Fit(train, null, cancel.Token, store);
+            var result = trainer.Fit(train, null, ctrlC.Token, store);
             lora.SaveAdapter(outDir);
             Console.WriteLine($"finished at step {result.State.Step}");
             return 0;
@@ -77,10 +75,6 @@ internal static class TrainFixtureCommand
         {
             Console.Error.WriteLine($"dora: stopped (Ctrl+C) after step {trainer.State.Step}; every finished step is checkpointed in {checkpointDir}: run the same command again to resume.");
             return Cli.Interrupted;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= stop;
         }
     }
 }

@@ -197,7 +197,7 @@ public sealed partial class AdapterFuzzTests(ITestOutputHelper output)
             case 4: // truncate
                 return text[..random.Next(text.Length + 1)];
             case 5: // replace a number token
-                return ReplaceRandomMatch(text, NumberPattern(), ConfigValues[random.Next(12)], random);
+                return FuzzText.ReplaceRandomMatch(text, NumberPattern(), ConfigValues[random.Next(12)], random);
             case 6: // insert a fragment
                 return text.Insert(random.Next(text.Length + 1), TextFragments[random.Next(TextFragments.Length)]);
             default: // delete or duplicate a span
@@ -251,38 +251,18 @@ public sealed partial class AdapterFuzzTests(ITestOutputHelper output)
             }
             default: // edit the header text and fix up the length prefix
             {
-                if (!TrySplit(file, out string header, out byte[] buffer)) return file;
+                if (!FuzzText.TrySplit(file, out string header, out byte[] buffer)) return file;
                 string edited = random.Next(5) switch
                 {
-                    0 => ReplaceRandomMatch(header, NumberPattern(), ConfigValues[random.Next(12)], random),
-                    1 => ReplaceRandomMatch(header, DtypePattern(), $"\"dtype\":\"{Dtypes[random.Next(Dtypes.Length)]}\"", random),
+                    0 => FuzzText.ReplaceRandomMatch(header, NumberPattern(), ConfigValues[random.Next(12)], random),
+                    1 => FuzzText.ReplaceRandomMatch(header, DtypePattern(), $"\"dtype\":\"{Dtypes[random.Next(Dtypes.Length)]}\"", random),
                     2 => RenameKey(header, random),
                     3 => header.Insert(random.Next(header.Length + 1), TextFragments[random.Next(TextFragments.Length)]),
-                    _ => ReplaceRandomMatch(header, KeyPattern(), $"\"base_model.model.layers.{random.Next(6)}.lora_{(random.Next(2) == 0 ? "A" : "B")}.weight\"", random),
+                    _ => FuzzText.ReplaceRandomMatch(header, KeyPattern(), $"\"base_model.model.layers.{random.Next(6)}.lora_{(random.Next(2) == 0 ? "A" : "B")}.weight\"", random),
                 };
                 return SafetensorsBytes.Build(Encoding.UTF8.GetBytes(edited), buffer);
             }
         }
-    }
-
-    private static bool TrySplit(byte[] file, out string header, out byte[] buffer)
-    {
-        header = "";
-        buffer = [];
-        if (file.Length < 8) return false;
-        ulong length = BitConverter.ToUInt64(file);
-        if (length > (ulong)(file.Length - 8)) return false;
-        header = Encoding.UTF8.GetString(file, 8, (int)length);
-        buffer = file[(8 + (int)length)..];
-        return true;
-    }
-
-    private static string ReplaceRandomMatch(string text, Regex pattern, string replacement, Random random)
-    {
-        MatchCollection matches = pattern.Matches(text);
-        if (matches.Count == 0) return text;
-        Match match = matches[random.Next(matches.Count)];
-        return string.Concat(text.AsSpan(0, match.Index), replacement, text.AsSpan(match.Index + match.Length));
     }
 
     private static string RenameKey(string text, Random random)

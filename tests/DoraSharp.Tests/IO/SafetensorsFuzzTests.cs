@@ -168,11 +168,11 @@ public sealed partial class SafetensorsFuzzTests(ITestOutputHelper output)
             }
             default: // edit the header as text, then fix up (usually) the length prefix
             {
-                if (!TrySplit(file, out string header, out byte[] buffer)) return file;
+                if (!FuzzText.TrySplit(file, out string header, out byte[] buffer)) return file;
                 string edited = random.Next(6) switch
                 {
-                    0 => ReplaceRandomMatch(header, NumberPattern(), NumberReplacements[random.Next(NumberReplacements.Length)], random),
-                    1 => ReplaceRandomMatch(header, DtypePattern(), $"\"dtype\":\"{DtypeReplacements[random.Next(DtypeReplacements.Length)]}\"", random),
+                    0 => FuzzText.ReplaceRandomMatch(header, NumberPattern(), NumberReplacements[random.Next(NumberReplacements.Length)], random),
+                    1 => FuzzText.ReplaceRandomMatch(header, DtypePattern(), $"\"dtype\":\"{DtypeReplacements[random.Next(DtypeReplacements.Length)]}\"", random),
                     2 => DeleteSpan(header, random),
                     3 => DuplicateSpan(header, random),
                     4 => header.Insert(random.Next(header.Length + 1), Fragments[random.Next(Fragments.Length)]),
@@ -183,26 +183,6 @@ public sealed partial class SafetensorsFuzzTests(ITestOutputHelper output)
                 return SafetensorsBytes.Build(newHeader, buffer, length);
             }
         }
-    }
-
-    private static bool TrySplit(byte[] file, out string header, out byte[] buffer)
-    {
-        header = "";
-        buffer = [];
-        if (file.Length < 8) return false;
-        ulong length = BitConverter.ToUInt64(file);
-        if (length > (ulong)(file.Length - 8)) return false;
-        header = Encoding.UTF8.GetString(file, 8, (int)length);
-        buffer = file[(8 + (int)length)..];
-        return true;
-    }
-
-    private static string ReplaceRandomMatch(string text, Regex pattern, string replacement, Random random)
-    {
-        MatchCollection matches = pattern.Matches(text);
-        if (matches.Count == 0) return text;
-        Match match = matches[random.Next(matches.Count)];
-        return string.Concat(text.AsSpan(0, match.Index), replacement, text.AsSpan(match.Index + match.Length));
     }
 
     private static string DeleteSpan(string text, Random random)

@@ -1,0 +1,53 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DoraSharp.IO;
+
+namespace DoraSharp.Experiments;
+
+/// <summary>
+/// Writes a <see cref="DecompositionResult"/> as <c>decomposition.csv</c> (one row per method, layer and
+/// checkpoint) and <c>decomposition.json</c> (the same points, the fit per method and the settings), each
+/// replaced atomically as <see cref="ResultsFile"/> does.
+/// </summary>
+public static class DecompositionFile
+{
+    /// <summary>Columns <c>method,layer,checkpoint,step,delta_d,delta_m</c>.</summary>
+    public static void WriteCsv(string path, DecompositionResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var csv = new StringBuilder("method,layer,checkpoint,step,delta_d,delta_m\n");
+        foreach (var p in result.Points)
+            csv.Append(CultureInfo.InvariantCulture, $"{p.Method},{p.Layer},{p.Checkpoint},{p.Step},{p.DeltaDirection:R},{p.DeltaMagnitude:R}\n");
+        AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(csv.ToString())));
+    }
+
+    /// <summary>The settings, slope and Pearson r per method (null where undefined), and every point.</summary>
+    public static void WriteJson(string path, DecompositionResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var json = JsonSerializer.Serialize(new
+        {
+            command = "analyze",
+            dataset = result.Data.Dataset,
+            task = result.Settings.Task.ToString().ToLowerInvariant(),
+            seed = result.Settings.Seed,
+            r = result.Rank,
+            lora_alpha = result.Alpha,
+            checkpoints = result.Checkpoints,
+            fits = DecompositionResult.Methods.ToDictionary(m => m, m =>
+            {
+                var f = result.Fit(m);
+                return new { slope = Finite(f.Slope), pearson = Finite(f.Pearson), points = f.Count };
+            }),
+            points = result.Points.Select(p => new
+            {
+                method = p.Method, layer = p.Layer, checkpoint = p.Checkpoint, step = p.Step,
+                delta_d = p.DeltaDirection, delta_m = p.DeltaMagnitude,
+            }),
+        }, new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(json)));
+    }
+
+    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
+}
