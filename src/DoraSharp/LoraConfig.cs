@@ -62,6 +62,15 @@ public sealed record LoraConfig
     /// <summary>Modules never adapted, matched like <see cref="TargetModules"/> (PEFT's <c>exclude_modules</c> list).</summary>
     public IReadOnlyList<string>? ExcludeModules { get; init; }
 
+    /// <summary>
+    /// Modules trained in full beside the adapters and saved with them, e.g. a new classification head (PEFT's
+    /// <c>modules_to_save</c>). Matched as PEFT matches them: a module is selected when its dotted path ends with
+    /// an entry as a plain string (so, as in PEFT, <c>"classifier"</c> also selects <c>pre_classifier</c>).
+    /// These modules and everything inside them get no LoRA adapter. Each named adapter has its own copy of the
+    /// module's values; while adapters are disabled the module computes with its original values.
+    /// </summary>
+    public IReadOnlyList<string>? ModulesToSave { get; init; }
+
     /// <summary>Use DoRA: decompose the weight into magnitude and direction and train the magnitude too (PEFT's <c>use_dora</c>).</summary>
     public bool UseDora { get; init; }
 
@@ -105,6 +114,8 @@ public sealed record LoraConfig
                 throw new LoraConfigException(nameof(TargetModulesRegex), TargetModulesRegex, $"not a valid regular expression: {e.Message}");
             }
         }
+        if (ModulesToSave?.FirstOrDefault(string.IsNullOrWhiteSpace) is { } blankSave)
+            throw new LoraConfigException(nameof(ModulesToSave), $"'{blankSave}'", "module names must not be empty");
         if (!Enum.IsDefined(InitLoraWeights))
             throw new LoraConfigException(nameof(InitLoraWeights), InitLoraWeights, "expected Default or Gaussian");
         if (Bias != LoraBias.None)

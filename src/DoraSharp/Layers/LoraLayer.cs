@@ -240,8 +240,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
             _normCache.Invalidate();
             _mergedNorm?.Dispose();
             _mergedNorm = null;
-            var table = typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
-                ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
+            var table = ParameterTable();
             // TorchSharp's Module.Dispose reaches a module once per ancestor, so this runs more than once inside
             // a nested model; OrderedDict.Remove throws for a missing key.
             foreach (var shared in new[] { "weight", "bias" })
@@ -249,6 +248,24 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         }
         base.Dispose(disposing);
     }
+
+    /// <summary>
+    /// Makes this layer compute with <paramref name="weight"/> and <paramref name="bias"/> as its base parameters when
+    /// they are other objects than its own: the layers of several named adapters share one base layer, and
+    /// <c>.to()</c> replaces parameter objects only in the layers that are in the model at the time.
+    /// </summary>
+    internal void AdoptBase(Parameter weight, Parameter? bias)
+    {
+        var table = ParameterTable() ?? throw new InvalidOperationException("This TorchSharp version does not expose a module's parameter table.");
+        if (table["weight"].Handle != weight.Handle) table["weight"] = weight;
+        if (_hasBias && bias is not null && table["bias"].Handle != bias.Handle) table["bias"] = bias;
+        OnWeightChanged();
+    }
+
+    // TorchSharp keeps a module's parameters in a private table; register_parameter refuses a name already in it.
+    private TorchSharp.Utils.OrderedDict<string, Parameter>? ParameterTable()
+        => typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
 
     /// <summary>Creates a parameter that outlives any dispose scope open at construction time.</summary>
     protected static Parameter NewParameter(Tensor data, bool requiresGrad)
