@@ -190,9 +190,9 @@ public sealed class LoraConv2d : LoraLayer
     public override nn.Module<Tensor, Tensor> Unload()
     {
         var conv = (Conv2d)BaseLayer;
-        // Conv2d's setters dispose the parameter they replace: only hand over ones that .to() replaced.
-        if (conv.weight.Handle != Weight.Handle) conv.weight = Weight;
-        if (Bias is { } b && conv.bias?.Handle != b.Handle) conv.bias = b;
+        // Hand over only parameters that .to() replaced while the base layer was out of the model.
+        RebindParameter(conv, "weight", Weight);
+        if (Bias is { } b) RebindParameter(conv, "bias", b);
         return conv;
     }
 

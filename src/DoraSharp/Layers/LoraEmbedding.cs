@@ -159,8 +159,8 @@ public sealed class LoraEmbedding : LoraLayer
     public override nn.Module<Tensor, Tensor> Unload()
     {
         var embedding = (Embedding)BaseLayer;
-        // Embedding's setter does not dispose what it replaces; skip it when the weight is still the same object.
-        if (embedding.get_parameter("weight")?.Handle != Weight.Handle) embedding.weight = Weight;
+        // Hand over the weight only if .to() replaced it while the base layer was out of the model.
+        RebindParameter(embedding, "weight", Weight);
         return embedding;
     }
 

@@ -257,9 +257,29 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     internal void AdoptBase(Parameter weight, Parameter? bias)
     {
         var table = ParameterTable() ?? throw new InvalidOperationException("This TorchSharp version does not expose a module's parameter table.");
-        if (table["weight"].Handle != weight.Handle) table["weight"] = weight;
-        if (_hasBias && bias is not null && table["bias"].Handle != bias.Handle) table["bias"] = bias;
+        if (!ReferenceEquals(table["weight"], weight)) table["weight"] = weight;
+        if (_hasBias && bias is not null && !ReferenceEquals(table["bias"], bias)) table["bias"] = bias;
         OnWeightChanged();
+    }
+
+    /// <summary>
+    /// Makes <paramref name="module"/> hold <paramref name="value"/> as its parameter <paramref name="name"/>, when it holds
+    /// another object: the base layer of an adapter is out of the model, so <c>.to()</c> replaced (and disposed) the
+    /// parameters only in this wrapper. TorchSharp's setters (Linear.weight …) touch the old, disposed tensor and
+    /// throw, so the registered entry and the field behind the property are rebound directly, as <c>.to()</c> does.
+    /// </summary>
+    protected static void RebindParameter(nn.Module module, string name, Parameter value)
+    {
+        const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;
+        var old = module.get_parameter(name);
+        if (ReferenceEquals(old, value)) return;
+        var table = typeof(nn.Module).GetField("_internal_params", Flags)?.GetValue(module) as TorchSharp.Utils.OrderedDict<string, Parameter>
+                    ?? throw new InvalidOperationException("This TorchSharp version does not expose a module's parameter table.");
+        table[name] = value;
+        for (var t = module.GetType(); t is not null && t != typeof(nn.Module); t = t.BaseType)
+            foreach (var field in t.GetFields(Flags | System.Reflection.BindingFlags.DeclaredOnly))
+                if (typeof(Tensor).IsAssignableFrom(field.FieldType) && ReferenceEquals(field.GetValue(module), old))
+                    field.SetValue(module, value);
     }
 
     // TorchSharp keeps a module's parameters in a private table; register_parameter refuses a name already in it.

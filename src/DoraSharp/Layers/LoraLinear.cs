@@ -136,9 +136,9 @@ public sealed class LoraLinear : LoraLayer
     public override nn.Module<Tensor, Tensor> Unload()
     {
         var linear = (Linear)BaseLayer;
-        // Linear's setters dispose the parameter they replace: only hand over ones that .to() replaced.
-        if (linear.weight?.Handle != Weight.Handle) linear.weight = Weight;
-        if (Bias is { } b && linear.bias?.Handle != b.Handle) linear.bias = b;
+        // Hand over only parameters that .to() replaced while the base layer was out of the model.
+        RebindParameter(linear, "weight", Weight);
+        if (Bias is { } b) RebindParameter(linear, "bias", b);
         return linear;
     }
 }
