@@ -72,8 +72,12 @@ internal static class AdapterDirectory
     /// <param name="directory">The adapter directory to create or replace.</param>
     /// <param name="writeFiles">Writes the adapter files into the directory it is passed.</param>
     /// <param name="afterStep">Test hook, called with "staged" and "previous-moved"; it may throw to simulate a failure there.</param>
+    /// <param name="subdirectories">
+    /// The named adapters' sub-folders <paramref name="writeFiles"/> writes (PEFT's layout: a non-default adapter
+    /// beside the default one, in a sub-folder named after it); the directory being replaced may hold these.
+    /// </param>
     /// <exception cref="IOException">The directory cannot be replaced; the previous adapter, if any, is unchanged.</exception>
-    public static void Replace(string directory, Action<string> writeFiles, Action<string>? afterStep = null)
+    public static void Replace(string directory, Action<string> writeFiles, Action<string>? afterStep = null, IReadOnlyCollection<string>? subdirectories = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
@@ -87,7 +91,7 @@ internal static class AdapterDirectory
         bool exists = Directory.Exists(full);
         if (exists)
         {
-            CheckReplaceable(directory, full);
+            CheckReplaceable(directory, full, subdirectories ?? []);
         }
         Directory.CreateDirectory(parent);
 
@@ -146,24 +150,36 @@ internal static class AdapterDirectory
         TryDelete(previous);
     }
 
-    private static void CheckReplaceable(string directory, string full)
+    private static void CheckReplaceable(string directory, string full, IReadOnlyCollection<string> subdirectories)
     {
         if (new DirectoryInfo(full).LinkTarget is not null)
         {
             throw new IOException($"{directory}: is a symbolic link; saving replaces the directory, which would replace the link rather than its target: save to the target's path");
         }
         string[] allowed = [PeftAdapterConfig.FileName, TensorsFileName, ModelCardFileName];
-        foreach (string entry in Directory.EnumerateFileSystemEntries(full))
+        void Check(string folder, bool allowSubfolders)
         {
-            string entryName = Path.GetFileName(entry);
-            if (!allowed.Contains(entryName, StringComparer.Ordinal) || Directory.Exists(entry))
+            foreach (string entry in Directory.EnumerateFileSystemEntries(folder))
             {
-                throw new IOException(
-                    $"{directory}: holds {DisplayText.Quote(entryName)}, which is not part of an adapter; saving replaces the directory as a whole " +
-                    $"(so the two adapter files always change together), so it only replaces a directory holding {string.Join(", ", allowed)}. " +
-                    "Save the adapter into a directory of its own.");
+                string entryName = Path.GetFileName(entry);
+                bool isFolder = Directory.Exists(entry);
+                if (isFolder && allowSubfolders && subdirectories.Contains(entryName, StringComparer.Ordinal) && new DirectoryInfo(entry).LinkTarget is null)
+                {
+                    Check(entry, allowSubfolders: false);
+                    continue;
+                }
+                if (!allowed.Contains(entryName, StringComparer.Ordinal) || isFolder)
+                {
+                    string what = Path.GetRelativePath(full, entry);
+                    throw new IOException(
+                        $"{directory}: holds {DisplayText.Quote(what)}, which is not part of the adapters being saved; saving replaces the directory as a whole " +
+                        $"(so the adapter files always change together), so it only replaces a directory holding {string.Join(", ", allowed)}" +
+                        (subdirectories.Count > 0 ? $" and the sub-folders of the adapters saved ({string.Join(", ", subdirectories)})" : "") +
+                        ". Save them into a directory of its own.");
+                }
             }
         }
+        Check(full, allowSubfolders: true);
     }
 
     private static string InterruptedSaveHint(string directory)

@@ -37,6 +37,9 @@ internal sealed record PeftAdapterConfig
     /// <summary><c>exclude_modules</c> as a list, or null.</summary>
     public IReadOnlyList<string>? ExcludeModules { get; init; }
 
+    /// <summary><c>modules_to_save</c>: modules trained in full and saved with the adapter, or null (PEFT keeps the list's order).</summary>
+    public IReadOnlyList<string>? ModulesToSave { get; init; }
+
     public bool UseDora { get; init; }
     public bool UseRsLora { get; init; }
 
@@ -66,6 +69,7 @@ internal sealed record PeftAdapterConfig
         TargetModules = TargetModules,
         TargetModulesRegex = TargetModulesRegex,
         ExcludeModules = ExcludeModules,
+        ModulesToSave = ModulesToSave,
         UseDora = UseDora,
         UseRsLora = UseRsLora,
         InitLoraWeights = InitLoraWeights is string s && s.Equals("gaussian", StringComparison.OrdinalIgnoreCase)
@@ -87,6 +91,7 @@ internal sealed record PeftAdapterConfig
         TargetModules = config.TargetModules?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
         TargetModulesRegex = config.TargetModulesRegex,
         ExcludeModules = config.ExcludeModules?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
+        ModulesToSave = config.ModulesToSave?.ToList(),
         UseDora = config.UseDora,
         UseRsLora = config.UseRsLora,
         InitLoraWeights = config.InitLoraWeights == LoraInit.Gaussian ? "gaussian" : true,

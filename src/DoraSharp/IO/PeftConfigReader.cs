@@ -19,7 +19,7 @@ namespace DoraSharp.IO;
 /// <item><c>r</c> is an integer ≥ 1; <c>lora_alpha</c> a finite number &gt; 0; <c>lora_dropout</c> in [0, 1).</item>
 /// <item><c>target_modules</c> is a non-empty list of names or one regular expression (not "all-linear", which
 /// PEFT expands to names before it saves); null is refused because PEFT then picks modules from a table of
-/// Transformers architectures. <c>exclude_modules</c> is null or a list.</item>
+/// Transformers architectures. <c>exclude_modules</c> and <c>modules_to_save</c> are null or a list.</item>
 /// <item><c>init_lora_weights</c>: true, false, "gaussian", "orthogonal" and "eva" only choose the starting A
 /// and B, which loading overwrites, so they are accepted. "pissa…", "olora", "corda", "loftq" and "lora_ga"
 /// rewrite the base weights when PEFT injects the adapter, and "mica" selects a LoRA variant; they are refused.</item>
@@ -28,7 +28,7 @@ namespace DoraSharp.IO;
 /// <c>layer_replication</c>, <c>trainable_token_indices</c>, <c>alora_invocation_tokens</c> and the variant
 /// configs <c>use_bdlora</c>, <c>arrow_config</c>, <c>kasa_config</c>, <c>monteclora_config</c>,
 /// <c>velora_config</c>. Refused unless null or empty (PEFT tests them for truthiness): <c>rank_pattern</c>,
-/// <c>alpha_pattern</c>, <c>layers_pattern</c>, <c>modules_to_save</c>, <c>target_parameters</c>,
+/// <c>alpha_pattern</c>, <c>layers_pattern</c>, <c>target_parameters</c>,
 /// <c>megatron_config</c>. <c>bias</c> must be "none".</item>
 /// <item>Known but irrelevant to the math, hence not checked: <c>megatron_core</c>, <c>qalora_group_size</c>,
 /// <c>loftq_config</c>, <c>eva_config</c>, <c>corda_config</c>, <c>lora_ga_config</c>,
@@ -72,7 +72,6 @@ internal static class PeftConfigReader
         ["rank_pattern"] = "per-module ranks are not supported; every adapter has rank r",
         ["alpha_pattern"] = "per-module alphas are not supported; every adapter has lora_alpha",
         ["layers_pattern"] = "it only applies together with layers_to_transform, which is not supported",
-        ["modules_to_save"] = "fully trained extra modules saved with the adapter are not supported",
         ["target_parameters"] = "LoRA on bare parameters (rather than modules) is not supported",
         ["megatron_config"] = "Megatron parallel layers are not supported",
     };
@@ -193,6 +192,11 @@ internal static class PeftConfigReader
                         throw Fail(name, "is a regular expression, which DoraSharp does not support for exclude_modules; list the module names instead");
                     }
                     _config = _config with { ExcludeModules = value.ValueKind == JsonValueKind.Null ? null : Names(name, value, allowEmpty: true) };
+                    return true;
+                case "modules_to_save":
+                    // PEFT tests the list for truthiness: [] means none.
+                    List<string>? toSave = value.ValueKind == JsonValueKind.Null ? null : Names(name, value, allowEmpty: true);
+                    _config = _config with { ModulesToSave = toSave is { Count: > 0 } ? toSave : null };
                     return true;
                 case "use_dora":
                     _config = _config with { UseDora = Bool(name, value) };

@@ -17,6 +17,7 @@ internal static class PeftConfigWriter
         fields["lora_dropout"] = config.LoraDropout;
         fields["target_modules"] = config.TargetModulesRegex ?? (object?)config.TargetModules?.Cast<object?>().ToList();
         fields["exclude_modules"] = config.ExcludeModules?.Cast<object?>().ToList();
+        fields["modules_to_save"] = config.ModulesToSave?.Cast<object?>().ToList();
         fields["use_dora"] = config.UseDora;
         fields["use_rslora"] = config.UseRsLora;
         fields["init_lora_weights"] = config.InitLoraWeights;
