@@ -22,6 +22,12 @@ public sealed record AdapterSaveOptions
     /// model are written; set it to name the Python class that mirrors your model (e.g. "MLP" in "__main__").
     /// </summary>
     public PeftAutoMapping? AutoMapping { get; init; }
+
+    /// <summary>
+    /// The adapters to save, by name (PEFT's <c>selected_adapters</c>); null saves them all. As in PEFT, the
+    /// adapter named "default" goes into the directory itself and any other into a sub-folder named after it.
+    /// </summary>
+    public IReadOnlyList<string>? SelectedAdapters { get; init; }
 }
 
 /// <summary>The <c>auto_mapping</c> object of <c>adapter_config.json</c>.</summary>
