@@ -15,7 +15,8 @@ namespace DoraSharp.IO;
 /// <remarks>
 /// <para><b>Saving</b> writes what PEFT writes for the same adapter: every <c>LoraConfig</c> field at PEFT's
 /// default or the adapter's value, in PEFT's JSON layout, and the tensors under PEFT's keys
-/// (<c>base_model.model.&lt;module path&gt;.lora_A.weight</c>, <c>.lora_B.weight</c>, <c>.lora_magnitude_vector</c>) in
+/// (<c>base_model.model.&lt;module path&gt;.lora_A.weight</c>, <c>.lora_B.weight</c>, <c>.lora_magnitude_vector</c>; for an
+/// Embedding <c>.lora_embedding_A</c> and <c>.lora_embedding_B</c>) in
 /// their own dtype, with safetensors metadata <c>{"format":"pt"}</c>. The directory is replaced atomically: a
 /// reader sees the old pair or the new pair, never a mix (details on <see cref="Save(LoraModel, string, AdapterSaveOptions?)"/>).</para>
 /// <para><b>Loading</b> checks everything before it changes anything: the config (options DoraSharp does not
@@ -51,7 +52,7 @@ public static class AdapterFiles
     /// <param name="options">Informational config fields (base model name, auto_mapping); null for PEFT's defaults.</param>
     /// <exception cref="IOException">The files could not be written; the previous adapter, if any, is unchanged.</exception>
     /// <exception cref="InvalidOperationException">The adapters were unloaded.</exception>
-    /// <exception cref="NotSupportedException">An adapter is not on a Linear layer.</exception>
+    /// <exception cref="NotSupportedException">An adapter is of a <see cref="LoraLayer"/> type other than Linear, Embedding and Conv2d.</exception>
     public static void Save(LoraModel lora, string directory, AdapterSaveOptions? options = null) =>
         Save(lora, directory, options, afterStep: null);
 
@@ -72,11 +73,12 @@ public static class AdapterFiles
             foreach (AdapterSlot slot in layout.Slots)
             {
                 var layer = lora.Layers[slot.Path];
-                tensors.Add(new(AdapterKeys.For(slot.Path, AdapterTensorKind.LoraA), layer.LoraA.detach()));
-                tensors.Add(new(AdapterKeys.For(slot.Path, AdapterTensorKind.LoraB), layer.LoraB.detach()));
+                tensors.Add(new(slot.Key(AdapterTensorKind.LoraA), layer.LoraA.detach()));
+                tensors.Add(new(slot.Key(AdapterTensorKind.LoraB), layer.LoraB.detach()));
                 if (layout.UseDora)
                 {
-                    tensors.Add(new(AdapterKeys.For(slot.Path, AdapterTensorKind.Magnitude), layer.Magnitude!.detach()));
+                    // Already in PEFT's shape: (out), (embedding_dim), or (1, out, 1, 1) for a Conv2d.
+                    tensors.Add(new(slot.Key(AdapterTensorKind.Magnitude), layer.Magnitude!.detach()));
                 }
             }
             // PEFT writes the tensors, then the config; inside the staging directory the order does not matter.

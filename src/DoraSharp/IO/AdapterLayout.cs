@@ -8,10 +8,72 @@ namespace DoraSharp.IO;
 /// <summary>One module that carries, or is about to carry, an adapter, with the sizes its tensors depend on.</summary>
 /// <param name="Path">Dotted module path, e.g. "layers.0".</param>
 /// <param name="Layer">The module instance; two paths holding one instance (weight tying) share one adapter.</param>
-/// <param name="Kind">The base layer's type name, for messages ("Linear").</param>
-/// <param name="InFeatures">The base layer's input features.</param>
-/// <param name="OutFeatures">The base layer's output features.</param>
-internal sealed record AdapterSlot(string Path, object Layer, string Kind, long InFeatures, long OutFeatures);
+/// <param name="Type">The base layer's type, which decides PEFT's tensor names and shapes.</param>
+/// <param name="InFeatures">PEFT's <c>in_features</c>: a Linear's inputs, an Embedding's num_embeddings, a Conv2d's input channels.</param>
+/// <param name="OutFeatures">PEFT's <c>out_features</c>: a Linear's outputs, an Embedding's embedding_dim, a Conv2d's output channels.</param>
+/// <param name="KernelSize">A Conv2d's (kh, kw); empty for the other types.</param>
+internal sealed record AdapterSlot(string Path, object Layer, AdapterLayerType Type, long InFeatures, long OutFeatures, long[] KernelSize)
+{
+    /// <summary>The base layer's type name, for messages ("Linear").</summary>
+    public string Kind => Type.ToString();
+
+    /// <summary>The file key of <paramref name="kind"/> for this module.</summary>
+    public string Key(AdapterTensorKind kind) => AdapterKeys.For(Path, Type, kind);
+
+    /// <summary>The name of <paramref name="kind"/> after the module path, e.g. "lora_embedding_A".</summary>
+    public string Name(AdapterTensorKind kind) => AdapterKeys.Name(Type, kind);
+
+    /// <summary>
+    /// The shape PEFT gives <paramref name="kind"/> for rank <paramref name="r"/>, as its <c>update_layer</c> and
+    /// DoRA's <c>get_weight_norm</c> create them:
+    /// Linear lora_A.weight (r, in), lora_B.weight (out, r), magnitude (out) — <c>nn.Linear(in, r)</c>, <c>nn.Linear(r, out)</c>;
+    /// Embedding lora_embedding_A (r, num_embeddings), lora_embedding_B (embedding_dim, r), magnitude (embedding_dim);
+    /// Conv2d lora_A.weight (r, in, kh, kw), lora_B.weight (out, r, 1, 1) — <c>Conv2d(in, r, kernel)</c>,
+    /// <c>Conv2d(r, out, 1)</c> — and magnitude (1, out, 1, 1), the norm over (in, kh, kw) with keepdim, transposed.
+    /// </summary>
+    public long[] Shape(AdapterTensorKind kind, long r) => (Type, kind) switch
+    {
+        (AdapterLayerType.Conv2d, AdapterTensorKind.LoraA) => [r, InFeatures, KernelSize[0], KernelSize[1]],
+        (AdapterLayerType.Conv2d, AdapterTensorKind.LoraB) => [OutFeatures, r, 1, 1],
+        (AdapterLayerType.Conv2d, _) => [1, OutFeatures, 1, 1],
+        (_, AdapterTensorKind.LoraA) => [r, InFeatures],
+        (_, AdapterTensorKind.LoraB) => [OutFeatures, r],
+        _ => [OutFeatures],
+    };
+
+    /// <summary>The sizes the shapes depend on, for messages: "(784 → 32)", "(1 → 4, kernel 3×3)", "(num_embeddings 20, embedding_dim 8)".</summary>
+    public string Sizes => Type switch
+    {
+        AdapterLayerType.Embedding => $"(num_embeddings {InFeatures}, embedding_dim {OutFeatures})",
+        AdapterLayerType.Conv2d => $"({InFeatures} → {OutFeatures}, kernel {KernelSize[0]}×{KernelSize[1]})",
+        _ => $"({InFeatures} → {OutFeatures})",
+    };
+
+    /// <summary>The slot of a base layer an adapter can wrap, found without changing it.</summary>
+    public static AdapterSlot ForBase(string path, nn.Module module) => module switch
+    {
+        Linear linear => new(path, linear, AdapterLayerType.Linear, linear.in_features, linear.out_features, []),
+        Embedding embedding => EmbeddingSlot(path, embedding),
+        Conv2d conv => new(path, conv, AdapterLayerType.Conv2d, conv.in_channels, conv.out_channels, [conv.kernel_size[0], conv.kernel_size[1]]),
+        _ => throw new NotSupportedException($"Adapter files hold {LoraLayerFactory.SupportedTypes} adapters only; '{path}' is a {module.GetType().Name}."),
+    };
+
+    /// <summary>The slot of an existing adapter layer.</summary>
+    public static AdapterSlot ForAdapter(string path, LoraLayer layer) => layer switch
+    {
+        LoraLinear linear => new(path, linear, AdapterLayerType.Linear, linear.InFeatures, linear.OutFeatures, []),
+        LoraEmbedding embedding => new(path, embedding, AdapterLayerType.Embedding, embedding.NumEmbeddings, embedding.EmbeddingDim, []),
+        LoraConv2d conv => new(path, conv, AdapterLayerType.Conv2d, conv.InChannels, conv.OutChannels, [conv.KernelSize[0], conv.KernelSize[1]]),
+        _ => throw new NotSupportedException($"Adapter files hold {LoraLayerFactory.SupportedTypes} adapters only; '{path}' is a {layer.GetType().Name}."),
+    };
+
+    private static AdapterSlot EmbeddingSlot(string path, Embedding embedding)
+    {
+        // (num_embeddings, embedding_dim), as LoraEmbedding reads it; Wrap refuses a weight of another rank.
+        long[] shape = (embedding.get_parameter("weight") ?? embedding.weight)?.shape ?? [0, 0];
+        return new(path, embedding, AdapterLayerType.Embedding, shape.Length > 0 ? shape[0] : 0, shape.Length > 1 ? shape[1] : 0, []);
+    }
+}
 
 /// <summary>
 /// What a model expects of an adapter file: which modules get an adapter, of which rank, with or without a DoRA
@@ -91,44 +153,26 @@ internal sealed class AdapterLayout
                 (available.Count == 0 ? "(none)" : string.Join(", ", available.Take(50)) + (available.Count > 50 ? $" … ({available.Count} in all)" : "")),
                 key: "target_modules");
         }
-        var slots = targets.Select(t => Slot(t.Path, t.Module)).ToList();
+        var slots = targets.Select(t => AdapterSlot.ForBase(t.Path, t.Module)).ToList();
         return new AdapterLayout(slots, config.R, config.UseDora, all.ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal));
     }
 
     /// <summary>The adapters an existing <see cref="LoraModel"/> has.</summary>
     public static AdapterLayout ForLoraModel(LoraModel lora)
     {
-        var slots = lora.Layers.Select(kv => kv.Value is LoraLinear linear
-                ? new AdapterSlot(kv.Key, linear, nameof(Linear), linear.InFeatures, linear.OutFeatures)
-                : throw new NotSupportedException($"Adapter files hold Linear adapters only; '{kv.Key}' is a {kv.Value.GetType().Name}."))
-            .ToList();
+        var slots = lora.Layers.Select(kv => AdapterSlot.ForAdapter(kv.Key, kv.Value)).ToList();
         var modules = ModuleSurgery.Descendants(lora.Model).ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
         return new AdapterLayout(slots, lora.Config.R, lora.Config.UseDora, modules);
     }
 
-    /// <summary>
-    /// The shape PEFT gives <paramref name="kind"/> for <paramref name="slot"/>: lora_A.weight (r, in),
-    /// lora_B.weight (out, r), lora_magnitude_vector (out) — a Linear's, as <c>nn.Linear(in, r)</c> and
-    /// <c>nn.Linear(r, out)</c> store them, and DoRA's one magnitude per output row.
-    /// </summary>
-    public long[] ExpectedShape(AdapterSlot slot, AdapterTensorKind kind) => kind switch
-    {
-        AdapterTensorKind.LoraA => [R, slot.InFeatures],
-        AdapterTensorKind.LoraB => [slot.OutFeatures, R],
-        _ => [slot.OutFeatures],
-    };
+    /// <summary>The shape PEFT gives <paramref name="kind"/> for <paramref name="slot"/> at this layout's r (<see cref="AdapterSlot.Shape"/>).</summary>
+    public long[] ExpectedShape(AdapterSlot slot, AdapterTensorKind kind) => slot.Shape(kind, R);
 
-    /// <summary>The axis of <paramref name="kind"/>'s shape that has length r, or -1.</summary>
+    /// <summary>The axis of <paramref name="kind"/>'s shape that has length r, or -1; the same for every layer type.</summary>
     public static int RankAxis(AdapterTensorKind kind) => kind switch
     {
         AdapterTensorKind.LoraA => 0,
         AdapterTensorKind.LoraB => 1,
         _ => -1,
-    };
-
-    private static AdapterSlot Slot(string path, nn.Module module) => module switch
-    {
-        Linear linear => new AdapterSlot(path, linear, nameof(Linear), linear.in_features, linear.out_features),
-        _ => throw new NotSupportedException($"Adapter files hold Linear adapters only; '{path}' is a {module.GetType().Name}."),
     };
 }

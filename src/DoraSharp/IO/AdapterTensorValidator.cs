@@ -49,7 +49,7 @@ internal static class AdapterTensorValidator
         {
             foreach (AdapterTensorKind kind in layout.Kinds)
             {
-                string key = AdapterKeys.For(slot.Path, kind);
+                string key = slot.Key(kind);
                 if (tensors.TryGetValue(key, out torch.Tensor? tensor)) found[(slot.Path, kind)] = tensor;
                 else missing.Add((key, slot));
             }
@@ -59,7 +59,7 @@ internal static class AdapterTensorValidator
             (string key, AdapterSlot slot) = missing[0];
             throw new AdapterMismatchException(tensorsPath,
                 $"missing key {DisplayText.Quote(key)}: adapter_config.json targets {slot.Kind} module '{slot.Path}', " +
-                $"so the file must hold its {string.Join(", ", layout.Kinds.Select(k => Suffix(k)))}" +
+                $"so the file must hold its {string.Join(", ", layout.Kinds.Select(slot.Name))}" +
                 $"{More(missing.Select(m => m.Key), "missing keys")}", key);
         }
 
@@ -67,7 +67,7 @@ internal static class AdapterTensorValidator
         {
             foreach (AdapterTensorKind kind in layout.Kinds)
             {
-                CheckTensor(AdapterKeys.For(slot.Path, kind), found[(slot.Path, kind)], slot, kind, layout, tensorsPath);
+                CheckTensor(slot.Key(kind), found[(slot.Path, kind)], slot, kind, layout, tensorsPath);
             }
         }
         CheckTiedSlotsAgree(found, layout, tensorsPath);
@@ -76,14 +76,15 @@ internal static class AdapterTensorValidator
 
     private static string? Unexpected(string key, AdapterLayout layout, Dictionary<string, AdapterSlot> slots, HashSet<AdapterTensorKind> kinds)
     {
-        if (!AdapterKeys.TryParse(key, out string path, out AdapterTensorKind kind))
+        if (!AdapterKeys.TryParse(key, out string path, out AdapterTensorKind kind, out string name))
         {
             return key.StartsWith(AdapterKeys.Prefix, StringComparison.Ordinal)
-                ? "it is not a LoRA tensor (PEFT's LoRA keys end in .lora_A.weight, .lora_B.weight or .lora_magnitude_vector); base-model weights, biases and modules_to_save are not part of a DoraSharp adapter"
+                ? $"it is not a LoRA tensor (PEFT's LoRA keys end in {AdapterKeys.AllNames}); base-model weights, biases and modules_to_save are not part of a DoraSharp adapter"
                 : $"PEFT's adapter keys start with '{AdapterKeys.Prefix}' (the user model's path inside a PeftModel)";
         }
-        if (slots.ContainsKey(path))
+        if (slots.TryGetValue(path, out AdapterSlot? slot))
         {
+            if (name != slot.Name(kind)) return WrongName(slot, kind, name);
             return kinds.Contains(kind)
                 ? null
                 : "it is a DoRA magnitude, but adapter_config.json has \"use_dora\": false";
@@ -108,7 +109,7 @@ internal static class AdapterTensorValidator
         long[] actual = tensor.shape;
         if (actual.SequenceEqual(expected)) return;
 
-        string what = $"PEFT's {Suffix(kind)} for {slot.Kind} module '{slot.Path}' ({slot.InFeatures} → {slot.OutFeatures}) has shape {Shape(expected)}";
+        string what = $"PEFT's {slot.Name(kind)} for {slot.Kind} module '{slot.Path}' {slot.Sizes} has shape {Shape(expected)}";
         int rankAxis = AdapterLayout.RankAxis(kind);
         bool onlyRankDiffers = actual.Length == expected.Length && rankAxis >= 0
             && Enumerable.Range(0, expected.Length).All(i => i == rankAxis || actual[i] == expected[i]);
@@ -137,21 +138,29 @@ internal static class AdapterTensorValidator
                     torch.Tensor a = found[(first.Path, kind)], b = found[(other.Path, kind)];
                     if (a.dtype != b.dtype || !a.allclose(b, rtol: 0, atol: 0, equal_nan: true))
                     {
-                        string key = AdapterKeys.For(other.Path, kind);
+                        string key = other.Key(kind);
                         throw new AdapterFormatException(tensorsPath,
-                            $"tensor {DisplayText.Quote(key)} differs from {DisplayText.Quote(AdapterKeys.For(first.Path, kind))}, but both paths reach the same module (tied weights), which has one adapter");
+                            $"tensor {DisplayText.Quote(key)} differs from {DisplayText.Quote(first.Key(kind))}, but both paths reach the same module (tied weights), which has one adapter");
                     }
                 }
             }
         }
     }
 
-    private static string Suffix(AdapterTensorKind kind) => kind switch
+    /// <summary>
+    /// Why a factor named for another layer type (lora_A.weight on an Embedding, lora_embedding_A on a Linear or
+    /// Conv2d) is refused: PEFT's <c>load_state_dict(strict=False)</c> would skip it and leave that factor at its init.
+    /// </summary>
+    private static string WrongName(AdapterSlot slot, AdapterTensorKind kind, string name)
     {
-        AdapterTensorKind.LoraA => "lora_A.weight",
-        AdapterTensorKind.LoraB => "lora_B.weight",
-        _ => LoraLayer.MagnitudeName,
-    };
+        string others = slot.Type == AdapterLayerType.Embedding ? "Linear and Conv2d modules" : "Embedding modules";
+        string why = slot.Type == AdapterLayerType.Embedding ? " (PEFT keeps them in a ParameterDict, so without .weight)" : "";
+        return $"module {DisplayText.Quote(slot.Path)} is {Article(slot.Kind)} {slot.Kind}, for which PEFT names this tensor " +
+            $"{DisplayText.Quote(slot.Key(kind))}: its factors are {slot.Name(AdapterTensorKind.LoraA)} and {slot.Name(AdapterTensorKind.LoraB)}{why}; " +
+            $"{name} is the name for {others}";
+    }
+
+    private static string Article(string word) => "AEIOU".Contains(word[0]) ? "an" : "a";
 
     private static string Shape(long[] shape) => SafetensorsHeaderParser.FormatShape(shape);
 

@@ -84,9 +84,9 @@ public static class BaseWeightsFile
         // DoRA layers cache their weight norms in eval mode; the weights changed in place under them.
         foreach ((_, nn.Module module) in ModuleSurgery.Descendants(model))
         {
-            if (module is LoraLinear linear) linear.InvalidateCache();
+            if (module is LoraLayer layer) layer.InvalidateCache();
         }
-        if (model is LoraLinear self) self.InvalidateCache();
+        if (model is LoraLayer self) self.InvalidateCache();
     }
 
     /// <summary>The model's state dict without adapter tensors; the values alias the live parameters and buffers.</summary>

@@ -61,6 +61,29 @@ public sealed class BaseWeightsFileTests : IDisposable
         }
     }
 
+    [Fact]
+    public void Loading_base_weights_under_Embedding_and_Conv2d_DoRA_adapters_drops_their_cached_norms()
+    {
+        torch.manual_seed(3);
+        string path = _temp.File("token-conv.safetensors");
+        BaseWeightsFile.Save(new TokenConvNet(), path);
+
+        torch.manual_seed(4);
+        var model = new TokenConvNet();
+        var lora = LoraModel.Wrap(model, new LoraConfig { R = 2, UseDora = true, TargetModules = ["embed", "conv", "mix", "head"] });
+        model.eval();
+        using var x = randint(0, 20, new long[] { 3, 8 }, dtype: ScalarType.Int64, generator: new Generator().manual_seed(1));
+        using (no_grad())
+        {
+            _ = model.call(x); // fills the caches with the norms of the initial weights
+            BaseWeightsFile.Load(model, path);
+            using var afterLoad = model.call(x);
+            lora.InvalidateCaches();
+            using var recomputed = model.call(x);
+            TensorAssert.Equal(recomputed, afterLoad, "output after loading base weights under cached DoRA norms");
+        }
+    }
+
     private void Refused(nn.Module<Tensor, Tensor> model, Dictionary<string, Tensor> tensors, string key, params string[] fragments)
     {
         string path = _temp.File($"base-{Guid.NewGuid():N}.safetensors");
