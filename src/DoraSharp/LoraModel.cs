@@ -219,6 +219,19 @@ public sealed partial class LoraModel
         return _modulesToSave[path].Values(adapterName);
     }
 
+    /// <summary>
+    /// Sets whether adapter <paramref name="adapterName"/> trains: its LoRA parameters and, while it is active, its
+    /// modules to save (PEFT's <c>is_trainable</c> on load).
+    /// </summary>
+    internal void SetTrainable(string adapterName, bool trainable)
+    {
+        var adapter = Get(adapterName);
+        foreach (var layer in adapter.Layers.Values.Distinct())
+            foreach (var (_, parameter) in layer.AdapterParameters()) parameter.requires_grad = trainable;
+        adapter.ModulesToSaveTrainable = trainable;
+        LoadModulesToSave();
+    }
+
     /// <summary>Finds the targets and modules to save of <paramref name="config"/> in the base view and builds the adapter layers (not yet in the model).</summary>
     private static NamedAdapter Build(string name, LoraConfig config, List<(string Path, nn.Module Module)> view)
     {
@@ -287,7 +300,7 @@ public sealed partial class LoraModel
     /// The modules of <see cref="LoraConfig.ModulesToSave"/> (PEFT's <c>_set_trainable</c>): the outermost modules whose
     /// path ends with an entry. Modules inside one are part of it; a module holding a LoRA layer cannot be one.
     /// </summary>
-    private static List<string> FindModulesToSave(List<(string Path, nn.Module Module)> view, LoraConfig config, TargetMatcher matcher)
+    internal static List<string> FindModulesToSave(List<(string Path, nn.Module Module)> view, LoraConfig config, TargetMatcher matcher)
     {
         var found = new List<string>();
         if (config.ModulesToSave is not { Count: > 0 }) return found;
@@ -306,7 +319,7 @@ public sealed partial class LoraModel
         return found;
     }
 
-    private static bool IsWithin(string path, string ancestor) => path == ancestor || path.StartsWith(ancestor + ".", StringComparison.Ordinal);
+    internal static bool IsWithin(string path, string ancestor) => path == ancestor || path.StartsWith(ancestor + ".", StringComparison.Ordinal);
 
     /// <summary>The adapter for one targeted layer; a refusal names the module and how to skip it.</summary>
     private static LoraLayer CreateAdapter(string path, nn.Module module, LoraConfig config)
@@ -428,7 +441,8 @@ public sealed partial class LoraModel
 
     /// <summary>
     /// Saves the adapters to <paramref name="directory"/> as PEFT does (<c>adapter_config.json</c> and
-    /// <c>adapter_model.safetensors</c>), replacing it atomically; see <see cref="IO.AdapterFiles.Save(LoraModel, string, IO.AdapterSaveOptions?)"/>.
+    /// <c>adapter_model.safetensors</c>; "default" in the directory, any other adapter in a sub-folder named after
+    /// it; <see cref="IO.AdapterSaveOptions.SelectedAdapters"/> picks some), replacing it atomically; see <see cref="IO.AdapterFiles.Save(LoraModel, string, IO.AdapterSaveOptions?)"/>.
     /// </summary>
     public void SaveAdapter(string directory, IO.AdapterSaveOptions? options = null) => IO.AdapterFiles.Save(this, directory, options);
 
@@ -436,8 +450,15 @@ public sealed partial class LoraModel
     /// Attaches the adapter saved in <paramref name="directory"/> (by DoraSharp or PEFT) to <paramref name="model"/>
     /// and loads its weights; PEFT's <c>PeftModel.from_pretrained</c>. See <see cref="IO.AdapterFiles.Load"/>.
     /// </summary>
-    public static LoraModel LoadAdapter(nn.Module model, string directory, bool isTrainable = false)
-        => IO.AdapterFiles.Load(model, directory, isTrainable);
+    public static LoraModel LoadAdapter(nn.Module model, string directory, bool isTrainable = false, string adapterName = DefaultAdapterName)
+        => IO.AdapterFiles.Load(model, directory, isTrainable, adapterName);
+
+    /// <summary>
+    /// Adds the adapter saved in <paramref name="directory"/> beside the existing ones, named <paramref name="adapterName"/>
+    /// (not activated); PEFT's <c>load_adapter</c>. See <see cref="IO.AdapterFiles.LoadInto"/>.
+    /// </summary>
+    public void LoadAdapter(string directory, string adapterName, bool isTrainable = false)
+        => IO.AdapterFiles.LoadInto(this, directory, adapterName, isTrainable);
 
     /// <summary>Loads an adapter's weights into these adapters; see <see cref="IO.AdapterFiles.LoadWeights"/>.</summary>
     public void LoadAdapterWeights(string directory) => IO.AdapterFiles.LoadWeights(this, directory);

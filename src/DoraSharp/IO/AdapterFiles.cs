@@ -61,37 +61,77 @@ public static class AdapterFiles
     {
         ArgumentNullException.ThrowIfNull(lora);
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        AdapterLayout layout = AdapterLayout.ForLoraModel(lora);
-        Type modelType = lora.Model.GetType();
-        PeftAdapterConfig config = PeftAdapterConfig.FromLoraConfig(lora.Config, options ?? new AdapterSaveOptions(),
-            new PeftAutoMapping(modelType.Name, modelType.Namespace ?? ""));
-        byte[] json = Encoding.UTF8.GetBytes(PeftConfigWriter.Write(config));
+        options ??= new AdapterSaveOptions();
+        var names = options.SelectedAdapters ?? lora.AdapterNames;
+        if (names.Count == 0) throw new ArgumentException("AdapterSaveOptions.SelectedAdapters is empty; name at least one adapter, or leave it null to save them all.", nameof(options));
+        // LayersOf names the adapters there are when one is unknown.
+        var pairs = names.Distinct(StringComparer.Ordinal).Select(name => (Name: name, Layers: lora.LayersOf(name))).ToList();
 
-        var tensors = new List<KeyValuePair<string, Tensor>>();
+        var written = new List<(string Folder, byte[] Json, List<KeyValuePair<string, Tensor>> Tensors)>();
         try
         {
-            foreach (AdapterSlot slot in layout.Slots)
+            foreach (var (name, _) in pairs)
             {
-                var layer = lora.Layers[slot.Path];
-                tensors.Add(new(slot.Key(AdapterTensorKind.LoraA), layer.LoraA.detach()));
-                tensors.Add(new(slot.Key(AdapterTensorKind.LoraB), layer.LoraB.detach()));
-                if (layout.UseDora)
-                {
-                    // Already in PEFT's shape: (out), (embedding_dim), or (1, out, 1, 1) for a Conv2d.
-                    tensors.Add(new(slot.Key(AdapterTensorKind.Magnitude), layer.Magnitude!.detach()));
-                }
+                var (json, tensors) = Serialize(lora, name, options);
+                // PEFT's save_pretrained: "default" in the directory itself, any other adapter in a sub-folder named after it.
+                written.Add((name == LoraModel.DefaultAdapterName ? "" : name, json, tensors));
             }
-            // PEFT writes the tensors, then the config; inside the staging directory the order does not matter.
-            AdapterDirectory.Replace(directory, staging =>
+            void Write(string folder, byte[] json, List<KeyValuePair<string, Tensor>> tensors)
             {
-                SafetensorsFile.Write(Path.Combine(staging, TensorsFileName), tensors, PeftMetadata);
-                AtomicFile.Write(Path.Combine(staging, ConfigFileName), stream => stream.Write(json));
-            }, afterStep);
+                // PEFT writes the tensors, then the config; inside the staging directory the order does not matter.
+                Directory.CreateDirectory(folder);
+                SafetensorsFile.Write(Path.Combine(folder, TensorsFileName), tensors, PeftMetadata);
+                AtomicFile.Write(Path.Combine(folder, ConfigFileName), stream => stream.Write(json));
+            }
+            if (written.Any(w => w.Folder.Length == 0))
+            {
+                // With the default adapter the directory and its adapter sub-folders are replaced as one whole.
+                AdapterDirectory.Replace(directory, staging =>
+                {
+                    foreach (var (folder, json, tensors) in written) Write(Path.Combine(staging, folder), json, tensors);
+                }, afterStep, written.Where(w => w.Folder.Length > 0).Select(w => w.Folder).ToList());
+            }
+            else
+            {
+                // Only named adapters: each sub-folder is replaced on its own and the directory's other contents stay (as in PEFT).
+                foreach (var (folder, json, tensors) in written)
+                    AdapterDirectory.Replace(Path.Combine(directory, folder), staging => Write(staging, json, tensors), afterStep);
+            }
         }
         finally
         {
-            foreach (var entry in tensors) entry.Value.Dispose();
+            foreach (var entry in written.SelectMany(w => w.Tensors)) entry.Value.Dispose();
         }
+    }
+
+    /// <summary>The config text and tensors (detached views of the live ones; dispose them) PEFT writes for one adapter.</summary>
+    private static (byte[] Json, List<KeyValuePair<string, Tensor>> Tensors) Serialize(LoraModel lora, string adapterName, AdapterSaveOptions options)
+    {
+        AdapterLayout layout = AdapterLayout.ForLoraModel(lora, adapterName);
+        Type modelType = lora.Model.GetType();
+        PeftAdapterConfig config = PeftAdapterConfig.FromLoraConfig(lora.Configs[adapterName], options,
+            new PeftAutoMapping(modelType.Name, modelType.Namespace ?? ""));
+        byte[] json = Encoding.UTF8.GetBytes(PeftConfigWriter.Write(config));
+        var layers = lora.LayersOf(adapterName);
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (AdapterSlot slot in layout.Slots)
+        {
+            var layer = layers[slot.Path];
+            tensors.Add(new(slot.Key(AdapterTensorKind.LoraA), layer.LoraA.detach()));
+            tensors.Add(new(slot.Key(AdapterTensorKind.LoraB), layer.LoraB.detach()));
+            if (layout.UseDora)
+            {
+                // Already in PEFT's shape: (out), (embedding_dim), or (1, out, 1, 1) for a Conv2d.
+                tensors.Add(new(slot.Key(AdapterTensorKind.Magnitude), layer.Magnitude!.detach()));
+            }
+        }
+        // PEFT's ModulesToSaveWrapper.adapter_state_dict: the adapter's copy of the module, under the module's own names.
+        foreach (SavedModuleSlot module in layout.SavedModules)
+        {
+            foreach (var (name, value) in lora.ModuleToSaveValues(adapterName, module.Path))
+                tensors.Add(new(module.Key(name), value.detach()));
+        }
+        return (json, tensors);
     }
 
     /// <summary>
@@ -118,7 +158,8 @@ public static class AdapterFiles
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it (as <see cref="LoraModel.Wrap"/>).</exception>
     /// <exception cref="InvalidOperationException">The model already has adapters.</exception>
     /// <exception cref="IOException">A file cannot be read.</exception>
-    public static LoraModel Load(nn.Module model, string directory, bool isTrainable = false)
+    /// <param name="adapterName">The name the adapter gets (PEFT's <c>adapter_name</c>).</param>
+    public static LoraModel Load(nn.Module model, string directory, bool isTrainable = false, string adapterName = LoraModel.DefaultAdapterName)
     {
         ArgumentNullException.ThrowIfNull(model);
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
@@ -126,13 +167,14 @@ public static class AdapterFiles
         AdapterLayout layout = AdapterLayout.ForModel(model, config, configPath);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
+        var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
 
         // Everything is checked; from here on the model changes, and any failure undoes it.
         var requiresGrad = model.parameters().Select(p => (Parameter: p, Flag: p.requires_grad)).ToList();
         LoraModel lora;
         try
         {
-            lora = LoraModel.Wrap(model, config);
+            lora = LoraModel.Wrap(model, config, adapterName);
         }
         catch (LoraConfigException e)
         {
@@ -156,11 +198,8 @@ public static class AdapterFiles
                 throw new InvalidOperationException(
                     $"Internal error: Wrap adapted [{string.Join(", ", lora.Layers.Keys)}] but the load checked [{string.Join(", ", layout.Slots.Select(s => s.Path))}].");
             }
-            Copy(lora, layout, tensors);
-            foreach (var layer in lora.Layers.Values.Distinct())
-            {
-                foreach (var (_, parameter) in layer.AdapterParameters()) parameter.requires_grad = isTrainable;
-            }
+            Copy(lora, adapterName, layout, tensors, saved);
+            lora.SetTrainable(adapterName, isTrainable);
         }
         catch
         {
@@ -170,6 +209,49 @@ public static class AdapterFiles
         }
         if (!isTrainable) model.eval(); // PEFT's from_pretrained: `if not is_trainable: self.eval()`
         return lora;
+    }
+
+    /// <summary>
+    /// Adds the adapter saved in <paramref name="directory"/> to <paramref name="lora"/> under <paramref name="adapterName"/>
+    /// and loads its weights; PEFT's <c>PeftModel.load_adapter(directory, adapter_name, is_trainable)</c>. The adapter is
+    /// built on the base layers (whatever the other adapters target) and, as in PEFT, not activated. Everything is
+    /// checked before anything changes; a failure leaves <paramref name="lora"/> as it was.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is invalid or taken.</exception>
+    /// <exception cref="AdapterFormatException">A file is missing or malformed (as for <see cref="Load"/>).</exception>
+    /// <exception cref="AdapterMismatchException">The adapter does not fit the model (as for <see cref="Load"/>).</exception>
+    /// <exception cref="InvalidOperationException">The active adapter is merged, or the adapters were unloaded.</exception>
+    public static void LoadInto(LoraModel lora, string directory, string adapterName, bool isTrainable = false)
+    {
+        ArgumentNullException.ThrowIfNull(lora);
+        if (lora.AdapterNames.Contains(adapterName, StringComparer.Ordinal))
+            throw new ArgumentException($"An adapter named '{adapterName}' exists already (adapters: {string.Join(", ", lora.AdapterNames)}); choose another name or DeleteAdapter it first.", nameof(adapterName));
+        (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
+        LoraConfig config = ReadLoraConfig(configPath);
+        AdapterLayout layout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView());
+        using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
+        var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
+        var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
+
+        try
+        {
+            lora.AddAdapter(adapterName, config);
+        }
+        catch (LoraConfigException e)
+        {
+            throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {e.Message}", "target_modules", e);
+        }
+        try
+        {
+            Copy(lora, adapterName, layout, tensors, saved);
+            lora.SetTrainable(adapterName, isTrainable);
+        }
+        catch
+        {
+            lora.DeleteAdapter(adapterName);
+            throw;
+        }
+        if (!isTrainable) lora.Model.eval(); // PEFT's load_adapter: `if not is_trainable: self.eval()`
     }
 
     /// <summary>
@@ -188,19 +270,22 @@ public static class AdapterFiles
         {
             throw new InvalidOperationException("The adapters are merged into the base weights; Unmerge() before loading other adapter weights.");
         }
-        AdapterLayout layout = AdapterLayout.ForLoraModel(lora);
+        AdapterLayout layout = AdapterLayout.ForLoraModel(lora, lora.ActiveAdapter);
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
         LoraConfig config = ReadLoraConfig(configPath);
         CheckSameOptions(lora.Config, config, configPath);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
+        var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
 
         // Validated, so copy_ cannot fail on shape or dtype; keep the old values anyway to undo a failure midway.
-        var parameters = lora.Layers.Values.Distinct().SelectMany(l => l.AdapterParameters().Select(p => p.Parameter)).ToList();
+        var parameters = lora.Layers.Values.Distinct().SelectMany(l => l.AdapterParameters().Select(p => p.Parameter))
+            .Concat(layout.SavedModules.SelectMany(m => lora.ModuleToSaveValues(lora.ActiveAdapter, m.Path).Values))
+            .ToList();
         var backup = parameters.Select(p => p.detach().clone()).ToList();
         try
         {
-            Copy(lora, layout, tensors);
+            Copy(lora, lora.ActiveAdapter, layout, tensors, saved);
         }
         catch
         {
@@ -271,18 +356,25 @@ public static class AdapterFiles
         _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "",
     };
 
-    private static void Copy(LoraModel lora, AdapterLayout layout, Dictionary<(string Path, AdapterTensorKind Kind), Tensor> tensors)
+    private static void Copy(LoraModel lora, string adapterName, AdapterLayout layout,
+        Dictionary<(string Path, AdapterTensorKind Kind), Tensor> tensors, Dictionary<(string Path, string Name), Tensor> saved)
     {
+        var layers = lora.LayersOf(adapterName);
         using (no_grad())
         {
             foreach (AdapterSlot slot in layout.Slots)
             {
-                var layer = lora.Layers[slot.Path];
+                var layer = layers[slot.Path];
                 // copy_ converts the file's dtype to the adapter's (float32 for a half-precision base, as PEFT's
                 // autocast_adapter_dtype keeps it) without an intermediate copy.
                 layer.LoraA.copy_(tensors[(slot.Path, AdapterTensorKind.LoraA)]);
                 layer.LoraB.copy_(tensors[(slot.Path, AdapterTensorKind.LoraB)]);
                 if (layout.UseDora) layer.Magnitude!.copy_(tensors[(slot.Path, AdapterTensorKind.Magnitude)]);
+            }
+            foreach (SavedModuleSlot module in layout.SavedModules)
+            {
+                var values = lora.ModuleToSaveValues(adapterName, module.Path);
+                foreach (var name in module.Entries.Keys) values[name].copy_(saved[(module.Path, name)]);
             }
         }
         lora.InvalidateCaches();

@@ -76,15 +76,33 @@ internal sealed record AdapterSlot(string Path, object Layer, AdapterLayerType T
 }
 
 /// <summary>
+/// A module of <c>modules_to_save</c>: trained in full and saved whole, under PEFT's keys
+/// <c>base_model.model.&lt;path&gt;.&lt;state-dict name&gt;</c> (its <c>ModulesToSaveWrapper.adapter_state_dict</c>).
+/// </summary>
+/// <param name="Path">Dotted module path, e.g. "classifier".</param>
+/// <param name="Entries">The module's state-dict entries (parameters and persistent buffers) with their shapes and dtypes.</param>
+internal sealed record SavedModuleSlot(string Path, IReadOnlyDictionary<string, (long[] Shape, ScalarType DType)> Entries)
+{
+    /// <summary>The file key of entry <paramref name="name"/>.</summary>
+    public string Key(string name) => AdapterKeys.Prefix + Path + "." + name;
+
+    /// <summary>The slot of <paramref name="module"/> at <paramref name="path"/>.</summary>
+    public static SavedModuleSlot For(string path, nn.Module module) => new(path,
+        module.state_dict().ToDictionary(kv => kv.Key, kv => (kv.Value.shape, kv.Value.dtype), StringComparer.Ordinal));
+}
+
+/// <summary>
 /// What a model expects of an adapter file: which modules get an adapter, of which rank, with or without a DoRA
 /// magnitude, and so which tensor keys and shapes. Computed without touching the model, so a load can check a file
 /// completely before it changes anything.
 /// </summary>
 internal sealed class AdapterLayout
 {
-    private AdapterLayout(IReadOnlyList<AdapterSlot> slots, int r, bool useDora, IReadOnlyDictionary<string, nn.Module> modules)
+    private AdapterLayout(IReadOnlyList<AdapterSlot> slots, int r, bool useDora, IReadOnlyDictionary<string, nn.Module> modules,
+        IReadOnlyList<SavedModuleSlot> savedModules)
     {
         Slots = slots;
+        SavedModules = savedModules;
         R = r;
         UseDora = useDora;
         Modules = modules;
@@ -92,6 +110,9 @@ internal sealed class AdapterLayout
 
     /// <summary>The modules that carry an adapter, in model order.</summary>
     public IReadOnlyList<AdapterSlot> Slots { get; }
+
+    /// <summary>The modules of <c>modules_to_save</c>, in model order.</summary>
+    public IReadOnlyList<SavedModuleSlot> SavedModules { get; }
 
     /// <summary>The rank of every adapter.</summary>
     public int R { get; }
@@ -111,20 +132,36 @@ internal sealed class AdapterLayout
     /// The modules <see cref="LoraModel.Wrap"/> would adapt in <paramref name="model"/> for <paramref name="config"/>
     /// (same matcher, same rules), found without changing the model.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model already has adapters.</exception>
-    /// <exception cref="AdapterMismatchException">The targets select no supported module of the model.</exception>
+    /// <param name="model">The model.</param>
+    /// <param name="config">The adapter's config.</param>
+    /// <param name="configPath">The config file, for messages.</param>
+    /// <param name="view">
+    /// The model's modules as an added adapter sees them (<see cref="LoraModel.BaseView()"/>); null for a model without
+    /// adapters, which is then checked to have none.
+    /// </param>
+    /// <exception cref="InvalidOperationException">The model already has adapters (and no view was given).</exception>
+    /// <exception cref="AdapterMismatchException">The targets select no supported module of the model, or modules_to_save none.</exception>
     /// <exception cref="AdapterFormatException">The target regular expression runs too long on a module path.</exception>
-    public static AdapterLayout ForModel(nn.Module model, LoraConfig config, string configPath)
+    public static AdapterLayout ForModel(nn.Module model, LoraConfig config, string configPath, List<(string Path, nn.Module Module)>? view = null)
     {
-        var all = ModuleSurgery.Descendants(model);
+        var all = view ?? ModuleSurgery.Descendants(model);
         var wrapped = all.FirstOrDefault(m => m.Module is LoraLayer);
-        if (model is LoraLayer || wrapped.Module is not null)
+        if (view is null && (model is LoraLayer || wrapped.Module is not null))
         {
             throw new InvalidOperationException(
                 $"The model already has an adapter{(wrapped.Module is null ? "" : $" at '{wrapped.Path}'")}. Load the weights into its " +
-                "LoraModel with LoadAdapterWeights, or Unload() it first to load a different adapter.");
+                "LoraModel with LoadAdapterWeights, add it beside with LoadAdapter(directory, name), or Unload() it first to load a different adapter.");
         }
         var matcher = new TargetMatcher(config);
+        List<string> toSave;
+        try
+        {
+            toSave = LoraModel.FindModulesToSave(all, config, matcher);
+        }
+        catch (LoraConfigException e)
+        {
+            throw new AdapterMismatchException(configPath, $"field \"modules_to_save\" does not fit the model: {e.Message}", "modules_to_save", e);
+        }
         var targets = new List<(string Path, nn.Module Module)>();
         var excluded = new List<string>();
         foreach ((string path, nn.Module module) in all)
@@ -139,7 +176,7 @@ internal sealed class AdapterLayout
                 throw new AdapterFormatException(configPath, $"field \"target_modules\": the regular expression took longer than {e.MatchTimeout.TotalSeconds:0.#} s on module path {DisplayText.Quote(path)}; simplify it", e);
             }
             if (!targeted || !LoraLayerFactory.IsSupported(module)) continue;
-            if (matcher.IsExcluded(path)) excluded.Add(path);
+            if (matcher.IsExcluded(path) || toSave.Any(m => LoraModel.IsWithin(path, m))) excluded.Add(path);
             else targets.Add((path, module));
         }
         if (targets.Count == 0)
@@ -154,15 +191,19 @@ internal sealed class AdapterLayout
                 key: "target_modules");
         }
         var slots = targets.Select(t => AdapterSlot.ForBase(t.Path, t.Module)).ToList();
-        return new AdapterLayout(slots, config.R, config.UseDora, all.ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal));
+        var modules = all.ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
+        var saved = toSave.Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
+        return new AdapterLayout(slots, config.R, config.UseDora, modules, saved);
     }
 
-    /// <summary>The adapters an existing <see cref="LoraModel"/> has.</summary>
-    public static AdapterLayout ForLoraModel(LoraModel lora)
+    /// <summary>The adapter <paramref name="adapterName"/> of an existing <see cref="LoraModel"/>.</summary>
+    public static AdapterLayout ForLoraModel(LoraModel lora, string adapterName)
     {
-        var slots = lora.Layers.Select(kv => AdapterSlot.ForAdapter(kv.Key, kv.Value)).ToList();
-        var modules = ModuleSurgery.Descendants(lora.Model).ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
-        return new AdapterLayout(slots, lora.Config.R, lora.Config.UseDora, modules);
+        var slots = lora.LayersOf(adapterName).Select(kv => AdapterSlot.ForAdapter(kv.Key, kv.Value)).ToList();
+        var modules = lora.BaseView().ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
+        var saved = lora.ModulesToSaveOf(adapterName).Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
+        var config = lora.Configs[adapterName];
+        return new AdapterLayout(slots, config.R, config.UseDora, modules, saved);
     }
 
     /// <summary>The shape PEFT gives <paramref name="kind"/> for <paramref name="slot"/> at this layout's r (<see cref="AdapterSlot.Shape"/>).</summary>

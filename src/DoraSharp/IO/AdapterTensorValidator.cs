@@ -31,9 +31,11 @@ internal static class AdapterTensorValidator
         var slots = layout.Slots.ToDictionary(s => s.Path, StringComparer.Ordinal);
         var kinds = layout.Kinds.ToHashSet();
 
+        var savedKeys = layout.SavedModules.SelectMany(m => m.Entries.Keys.Select(m.Key)).ToHashSet(StringComparer.Ordinal);
         var unexpected = new List<(string Key, string Why)>();
         foreach (string key in tensors.Keys)
         {
+            if (savedKeys.Contains(key)) continue;
             if (Unexpected(key, layout, slots, kinds) is { } why) unexpected.Add((key, why));
         }
         if (unexpected.Count > 0)
@@ -74,6 +76,45 @@ internal static class AdapterTensorValidator
         return found;
     }
 
+    /// <summary>
+    /// The file's tensors of the <c>modules_to_save</c> modules by (module path, state-dict name), after checking that
+    /// every entry of each module is there with the module's own shape and a dtype of its kind (floating point for
+    /// floating-point entries, the same integer type otherwise). Call after <see cref="Validate"/>.
+    /// </summary>
+    /// <exception cref="AdapterMismatchException">An entry is missing or has another shape.</exception>
+    /// <exception cref="AdapterFormatException">An entry has a dtype of another kind.</exception>
+    public static Dictionary<(string Path, string Name), torch.Tensor> ValidateSavedModules(
+        IReadOnlyDictionary<string, torch.Tensor> tensors, AdapterLayout layout, string tensorsPath)
+    {
+        var found = new Dictionary<(string, string), torch.Tensor>();
+        foreach (SavedModuleSlot module in layout.SavedModules)
+        {
+            foreach (var (name, (shape, dtype)) in module.Entries)
+            {
+                string key = module.Key(name);
+                if (!tensors.TryGetValue(key, out torch.Tensor? tensor))
+                {
+                    throw new AdapterMismatchException(tensorsPath,
+                        $"missing key {DisplayText.Quote(key)}: adapter_config.json lists module '{module.Path}' in modules_to_save, so the file must hold " +
+                        $"its whole state ({string.Join(", ", module.Entries.Keys)})", key);
+                }
+                bool wantFloat = FloatTypes.Contains(dtype);
+                if (wantFloat ? !FloatTypes.Contains(tensor.dtype) : tensor.dtype != dtype)
+                {
+                    throw new AdapterFormatException(tensorsPath,
+                        $"tensor {DisplayText.Quote(key)} has dtype {SafetensorsDtype.FromScalarType(tensor.dtype)?.Name ?? tensor.dtype.ToString()}, but module '{module.Path}''s {name} is {dtype}");
+                }
+                if (!tensor.shape.SequenceEqual(shape))
+                {
+                    throw new AdapterMismatchException(tensorsPath,
+                        $"tensor {DisplayText.Quote(key)} has shape {Shape(tensor.shape)}, but module '{module.Path}''s {name} has shape {Shape(shape)}: the adapter is for a module of another size", key);
+                }
+                found[(module.Path, name)] = tensor;
+            }
+        }
+        return found;
+    }
+
     private static string? Unexpected(string key, AdapterLayout layout, Dictionary<string, AdapterSlot> slots, HashSet<AdapterTensorKind> kinds)
     {
         if (!AdapterKeys.TryParse(key, out string path, out AdapterTensorKind kind, out string name))
@@ -88,6 +129,10 @@ internal static class AdapterTensorValidator
             return kinds.Contains(kind)
                 ? null
                 : "it is a DoRA magnitude, but adapter_config.json has \"use_dora\": false";
+        }
+        if (layout.SavedModules.FirstOrDefault(m => LoraModel.IsWithin(path, m.Path)) is { } saved)
+        {
+            return $"module {DisplayText.Quote(path)} is {(saved.Path == path ? "" : $"inside {DisplayText.Quote(saved.Path)}, ")}listed in adapter_config.json's modules_to_save, which is trained in full and never carries a LoRA adapter";
         }
         if (!layout.Modules.TryGetValue(path, out var module))
         {

@@ -177,7 +177,6 @@ public sealed class AdapterLoadRefusalTests : IDisposable
     [InlineData("layers_to_transform", "[]", "field \"layers_to_transform\"")]
     [InlineData("layers_to_transform", "0", "field \"layers_to_transform\"")]
     [InlineData("layers_pattern", "\"layers\"", "field \"layers_pattern\"")]
-    [InlineData("modules_to_save", "[\"layers.4\"]", "field \"modules_to_save\"")]
     [InlineData("target_parameters", "[\"layers.0.weight\"]", "field \"target_parameters\"")]
     [InlineData("layer_replication", "[[0, 1]]", "field \"layer_replication\"")]
     [InlineData("megatron_config", "{\"tp\": 2}", "field \"megatron_config\"")]
@@ -194,6 +193,15 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         AdapterFixture.EditConfig(dir, c => c[field] = JsonNode.Parse(json));
         var e = FormatRefused(dir, ConfigOf(dir), fragment);
         Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void A_config_listing_an_adapted_module_in_modules_to_save_is_refused_naming_it()
+    {
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c => c["modules_to_save"] = JsonNode.Parse("[\"layers.4\"]"));
+        MismatchRefused(dir, TensorsOf(dir), "base_model.model.layers.4.lora_A.weight",
+            ["unexpected key 'base_model.model.layers.4.lora_A.weight': module 'layers.4' is listed in adapter_config.json's modules_to_save, which is trained in full and never carries a LoRA adapter"]);
     }
 
     [Theory]

@@ -133,7 +133,7 @@ public sealed class NamedAdapterFilesTests : IDisposable
         lora.DeleteAdapter("other");
         var bytes = File.ReadAllBytes(Path.Combine(_dir.File("other"), "adapter_model.safetensors"));
         var e = Assert.Throws<IOException>(() => lora.SaveAdapter(_dir.Path));
-        Assert.Contains("holds \"other\", which is not part of the adapters being saved", e.Message);
+        Assert.EndsWith(": holds 'other', which is not part of the adapters being saved; saving replaces the directory as a whole (so the adapter files always change together), so it only replaces a directory holding adapter_config.json, adapter_model.safetensors, README.md. Save them into a directory of its own.", e.Message);
         Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(_dir.File("other"), "adapter_model.safetensors")));
     }
 
@@ -151,7 +151,7 @@ public sealed class NamedAdapterFilesTests : IDisposable
         var x = randn(4, 6);
         var before = fresh.call(x).detach();
         var e = Assert.Throws<AdapterMismatchException>(() => loaded.LoadAdapter(_dir.File("other"), "other"));
-        Assert.Contains("missing key \"base_model.model.heads.b.bias\"", e.Message);
+        Assert.EndsWith("adapter_model.safetensors: missing key 'base_model.model.heads.b.bias': adapter_config.json lists module 'heads.b' in modules_to_save, so the file must hold its whole state (weight, bias)", e.Message);
         Assert.Equal(["default"], loaded.AdapterNames);
         TensorAssert.Equal(before, fresh.call(x), "after the refused load");
 
