@@ -12,7 +12,8 @@ namespace DoraSharp.IO;
 /// A model with adapters attached keeps its base names (an adapter registers the base layer's <c>weight</c> and
 /// <c>bias</c> under their own names), so the same file loads into the model before or after
 /// <see cref="LoraModel.Wrap"/>. Adapter tensors (<c>lora_A.weight</c>, <c>lora_B.weight</c>,
-/// <c>lora_magnitude_vector</c>) are neither saved nor expected here: they live in the adapter files.
+/// <c>lora_embedding_A</c>, <c>lora_embedding_B</c>, <c>lora_magnitude_vector</c>) are neither saved nor expected here:
+/// they live in the adapter files.
 /// </remarks>
 public static class BaseWeightsFile
 {

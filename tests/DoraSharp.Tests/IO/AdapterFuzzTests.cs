@@ -35,9 +35,14 @@ public sealed partial class AdapterFuzzTests(ITestOutputHelper output)
         "\"LORA\"", "\"LOHA\"", "\"none\"", "\"all\"", "\"gaussian\"", "\"pissa\"", "\"eva\"", "\"all-linear\"", "\"(\"",
         "\"layers\\\\.[024]\"", "\"layers\\\\.(0|2)\"", "\".*\"", "\"(a+)+$\"", "[]", "{}", "{\"x\": 1}", "[\"layers.0\"]",
         "[\"layers.0\", \"layers.2\", \"layers.4\"]", "[\"0\", \"2\", \"4\"]", "[\"layers.2\"]", "[\"layers.1\"]", "[3]", "\"4\"",
+        "[\"embed\", \"conv\", \"mix\", \"head\"]", "[\"embed\"]", "[\"conv\", \"mix\"]", "\"embed|conv\"",
     ];
 
     private static readonly string[] TextFragments = ["{", "}", "[", "]", "\"", ":", ",", "null", "\\", "\\ud800", "\u00e9", "\u0000", " ", "1e999", "-"];
+
+    private static readonly string[] KeyModules = ["layers.0", "layers.1", "layers.2", "layers.4", "layers.5", "embed", "conv", "mix", "head"];
+
+    private static readonly string[] KeyNames = ["lora_A.weight", "lora_B.weight", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"];
 
     private static readonly string[] Dtypes = ["F64", "F32", "F16", "BF16", "I64", "I32", "U8", "BOOL", "F8_E4M3", "U16", "x"];
 
@@ -155,26 +160,35 @@ public sealed partial class AdapterFuzzTests(ITestOutputHelper output)
                 new Mlp(), torch.rand(2, 784, generator: new Generator().manual_seed(1))),
         };
         // Small models so that most of the time goes into the loader, not into libtorch.
-        (string Name, LoraConfig Config)[] own =
+        (string Name, LoraConfig Config, Func<nn.Module<Tensor, Tensor>> Model, Tensor Input)[] own =
         [
-            ("DoRA list targets", new LoraConfig { R = 2, LoraAlpha = 3.5, UseDora = true, TargetModules = ["layers.0", "layers.2", "layers.4"] }),
-            ("LoRA regex, rsLoRA, dropout", new LoraConfig { R = 3, LoraAlpha = 16, UseRsLora = true, LoraDropout = 0.1, TargetModulesRegex = "layers\\.[02]" }),
+            ("DoRA list targets", new LoraConfig { R = 2, LoraAlpha = 3.5, UseDora = true, TargetModules = ["layers.0", "layers.2", "layers.4"] },
+                () => new SequentialMlp([6, 5, 4, 3]), torch.rand(2, 6, generator: new Generator().manual_seed(2))),
+            ("LoRA regex, rsLoRA, dropout", new LoraConfig { R = 3, LoraAlpha = 16, UseRsLora = true, LoraDropout = 0.1, TargetModulesRegex = "layers\\.[02]" },
+                () => new SequentialMlp([6, 5, 4, 3]), torch.rand(2, 6, generator: new Generator().manual_seed(2))),
+            ("DoRA Embedding, Conv2d and Linear", new LoraConfig { R = 2, LoraAlpha = 4, UseDora = true, TargetModules = ["embed", "conv", "mix", "head"] },
+                () => new TokenConvNet(), torch.randint(0, 20, new long[] { 2, 8 }, dtype: ScalarType.Int64, generator: new Generator().manual_seed(2))),
         ];
-        foreach ((string name, LoraConfig config) in own)
+        foreach ((string name, LoraConfig config, var build, Tensor input) in own)
         {
             torch.manual_seed(7);
-            var model = new SequentialMlp([6, 5, 4, 3]);
+            var model = build();
             var lora = LoraModel.Wrap(model, config);
             using (no_grad())
             {
-                foreach (var layer in lora.Layers.Values) layer.LoraB.normal_(0, 0.5);
+                // Both factors nonzero: at init a Linear's or Conv2d's B is zero, and an Embedding's A.
+                foreach (var layer in lora.Layers.Values)
+                {
+                    layer.LoraA.normal_(0, 0.5);
+                    layer.LoraB.normal_(0, 0.5);
+                }
             }
             string dir = temp.File(name.Replace(' ', '-').Replace(',', '-'));
             lora.SaveAdapter(dir);
             lora.Unload();
             foreach (var p in model.parameters()) p.requires_grad = true;
             seeds.Add(new(name, File.ReadAllText(Path.Combine(dir, "adapter_config.json")), File.ReadAllBytes(Path.Combine(dir, "adapter_model.safetensors")),
-                model, torch.rand(2, 6, generator: new Generator().manual_seed(2))));
+                model, input));
         }
         return seeds;
     }
@@ -258,7 +272,8 @@ public sealed partial class AdapterFuzzTests(ITestOutputHelper output)
                     1 => FuzzText.ReplaceRandomMatch(header, DtypePattern(), $"\"dtype\":\"{Dtypes[random.Next(Dtypes.Length)]}\"", random),
                     2 => RenameKey(header, random),
                     3 => header.Insert(random.Next(header.Length + 1), TextFragments[random.Next(TextFragments.Length)]),
-                    _ => FuzzText.ReplaceRandomMatch(header, KeyPattern(), $"\"base_model.model.layers.{random.Next(6)}.lora_{(random.Next(2) == 0 ? "A" : "B")}.weight\"", random),
+                    // Any module with any LoRA name, so that names of the wrong layer type (lora_A.weight on an Embedding) occur too.
+                    _ => FuzzText.ReplaceRandomMatch(header, KeyPattern(), $"\"base_model.model.{KeyModules[random.Next(KeyModules.Length)]}.{KeyNames[random.Next(KeyNames.Length)]}\"", random),
                 };
                 return SafetensorsBytes.Build(Encoding.UTF8.GetBytes(edited), buffer);
             }
