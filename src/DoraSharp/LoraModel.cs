@@ -424,9 +424,15 @@ public sealed partial class LoraModel
     {
         ThrowIfUnloaded();
         Place(null);
-        var keep = _modulesToSave.Values.Where(m => m.Adapters.Contains(_active)).ToList();
-        foreach (var m in keep) m.Load(_active, trainable: false);
-        foreach (var name in _order.ToList()) Forget(_adapters[name], restoreModules: false);
+        foreach (var saved in _modulesToSave.Values)
+        {
+            if (saved.Adapters.Contains(_active)) saved.Load(_active, trainable: false);
+            saved.Dispose();
+        }
+        _modulesToSave.Clear();
+        _baseModules.Clear();
+        // The adapters' layers go; their names and configs stay readable (Config, Configs, AdapterNames).
+        foreach (var adapter in _adapters.Values) adapter.Dispose();
         _unloaded = true;
         return Model;
     }
@@ -525,8 +531,8 @@ public sealed partial class LoraModel
         }
     }
 
-    /// <summary>Removes a registered, inactive adapter (or, during Unload/rollback, any) and disposes its layers.</summary>
-    private void Forget(NamedAdapter adapter, bool restoreModules = true)
+    /// <summary>Removes a registered adapter that is not in the model (inactive, or never placed) and disposes its layers.</summary>
+    private void Forget(NamedAdapter adapter)
     {
         _adapters.Remove(adapter.Name);
         _order.Remove(adapter.Name);
@@ -535,8 +541,8 @@ public sealed partial class LoraModel
         foreach (var path in adapter.ModulesToSave)
         {
             if (!_modulesToSave.TryGetValue(path, out var saved)) continue;
-            if (restoreModules) saved.Remove(adapter.Name);
-            if (!restoreModules || saved.Adapters.Count == 0)
+            saved.Remove(adapter.Name);
+            if (saved.Adapters.Count == 0)
             {
                 _modulesToSave.Remove(path);
                 saved.Dispose();
