@@ -78,7 +78,8 @@ internal sealed class ExperimentOptions
         // The CNN's sizes are fixed: an MLP width given with --model cnn would be silently ignored.
         command.Validators.Add(r =>
         {
-            if (r.GetValue(Model) != "cnn") return;
+            // The token, not GetValue: an invalid --model value throws there; its own error is reported instead.
+            if (r.GetResult(Model)?.Tokens is not [.., { Value: "cnn" }]) return;
             foreach (var width in new[] { Hidden1, Hidden2 })
                 if (r.GetResult(width) is { Implicit: false })
                     r.AddError($"{width.Name} sets a width of the MLP; it does not apply to --model cnn.");
