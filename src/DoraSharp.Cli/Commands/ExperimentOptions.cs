@@ -7,7 +7,7 @@ using DoraSharp.Training;
 namespace DoraSharp.Cli.Commands;
 
 /// <summary>
-/// The options `dora demo` and `dora compare` share: data, task, seeds, model and training settings, output
+/// The options `dora demo`, `dora compare` and `dora analyze` share: data, task, seeds, model and training settings, output
 /// folder. Every value is checked while parsing, so a bad one ends in one line on stderr and exit code 2
 /// before any work starts.
 /// </summary>
@@ -29,8 +29,11 @@ internal sealed class ExperimentOptions
     public Option<string> Out { get; }
     public Option<long> Seed { get; } = Number("--seed", Defaults.Seed, 0L, "First random seed (model init, data order, adapter init).");
     public Option<int> Seeds { get; } = Number("--seeds", Defaults.Seeds, 1, "Number of seeds (seed, seed+1, …); results are mean ± sample std over seeds.");
-    public Option<int> Hidden1 { get; } = Number("--hidden1", Defaults.Hidden1, 1, "Width of the MLP's first hidden layer.");
-    public Option<int> Hidden2 { get; } = Number("--hidden2", Defaults.Hidden2, 1, "Width of the MLP's second hidden layer.");
+    public Option<string> Model { get; } = Choice("--model", "mlp",
+        "mlp: the original recipe's MLP 784→32→64→10 (adapters on its three Linear layers); " +
+        "cnn: a small CNN, conv 1→8 and 8→16 (3×3, ReLU, max-pool 2), then Linear 784→10 (adapters on conv1, conv2 and fc).", "mlp", "cnn");
+    public Option<int> Hidden1 { get; } = Number("--hidden1", Defaults.Hidden1, 1, "Width of the MLP's first hidden layer (--model mlp only).");
+    public Option<int> Hidden2 { get; } = Number("--hidden2", Defaults.Hidden2, 1, "Width of the MLP's second hidden layer (--model mlp only).");
     public Option<int> PretrainEpochs { get; } = Number("--pretrain-epochs", Defaults.PretrainEpochs, 1, "Epochs of pretraining.");
     public Option<int> Epochs { get; } = Number("--epochs", Defaults.FineTuneEpochs, 1, "Epochs of fine-tuning, for every method.");
     public Option<int> BatchSize { get; } = Number("--batch-size", Defaults.BatchSize, 1, "Batch size.");
@@ -51,7 +54,7 @@ internal sealed class ExperimentOptions
     public Option<string[]> Targets { get; } = new("--targets")
     {
         // No DefaultValueFactory: help would print an array default as "a|b|c", which reads like another syntax.
-        Description = "Modules that get adapters, comma-separated. Default: layers.0,layers.2,layers.4 (all three Linear layers).",
+        Description = "Modules that get adapters, comma-separated. Default: layers.0,layers.2,layers.4 for the MLP (all three Linear layers), conv1,conv2,fc for the CNN.",
         HelpName = "NAMES",
         CustomParser = r => r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries)).ToArray(),
         Validators = { r => { if (r.GetValueOrDefault<string[]>() is { } v && (v.Length == 0 || v.Any(string.IsNullOrEmpty))) r.AddError("--targets needs module names separated by commas, e.g. layers.0,layers.4."); } },
@@ -69,14 +72,24 @@ internal sealed class ExperimentOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Task, Dataset, DataDir, Out, Seed, Seeds, Hidden1, Hidden2, PretrainEpochs, Epochs, BatchSize,
+        foreach (var option in new Option[] { Task, Dataset, DataDir, Out, Model, Seed, Seeds, Hidden1, Hidden2, PretrainEpochs, Epochs, BatchSize,
                      LearningRate, Optimizer, WeightDecay, Schedule, WarmupSteps, MaxGradNorm, OnNan, Targets, Threads })
             command.Options.Add(option);
+        // The CNN's sizes are fixed: an MLP width given with --model cnn would be silently ignored.
+        command.Validators.Add(r =>
+        {
+            // The token, not GetValue: an invalid --model value throws there; its own error is reported instead.
+            if (r.GetResult(Model)?.Tokens is not [.., { Value: "cnn" }]) return;
+            foreach (var width in new[] { Hidden1, Hidden2 })
+                if (r.GetResult(width) is { Implicit: false })
+                    r.AddError($"{width.Name} sets a width of the MLP; it does not apply to --model cnn.");
+        });
     }
 
     public ExperimentSettings Settings(ParseResult p) => new()
     {
         Task = p.GetValue(Task) == "continue" ? ExperimentTask.Continue : ExperimentTask.Shift,
+        Model = p.GetValue(Model) == "cnn" ? ExperimentModel.Cnn : ExperimentModel.Mlp,
         Seed = p.GetValue(Seed),
         Seeds = p.GetValue(Seeds),
         Hidden1 = p.GetValue(Hidden1),
@@ -91,7 +104,7 @@ internal sealed class ExperimentOptions
         WarmupSteps = p.GetValue(WarmupSteps),
         MaxGradNorm = p.GetValue(MaxGradNorm),
         OnNonFiniteLoss = p.GetValue(OnNan) == "skip" ? NonFiniteLossPolicy.SkipStep : NonFiniteLossPolicy.Stop,
-        TargetModules = p.GetValue(Targets) is { Length: > 0 } targets ? targets : MnistMlp.LinearLayers,
+        TargetModules = p.GetValue(Targets) is { Length: > 0 } targets ? targets : null,   // null: the model's default targets
     };
 
     internal static Option<string> Choice(string name, string defaultValue, string description, params string[] values)

@@ -57,7 +57,7 @@ internal static class ExperimentRun
         // Pipes and files have no width; Spectre would assume 80 columns and wrap the tables.
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"MLP 784→{settings.Hidden1}→{settings.Hidden2}→10 on {data.Dataset}: {data.PretrainTrain.Count:N0} train / {data.PretrainTest.Count:N0} test images ({data.PretrainTest.Source}).")));
+            $"{settings.ModelDescription} on {data.Dataset}: {data.PretrainTrain.Count:N0} train / {data.PretrainTest.Count:N0} test images ({data.PretrainTest.Source}).")));
         AnsiConsole.MarkupLine(Markup.Escape(data.Task == ExperimentTask.Shift
             ? $"Task shift: pretrain {Epochs(settings.PretrainEpochs)} on the images as they are, then fine-tune {Epochs(settings.FineTuneEpochs)} and test on the same images turned 90°."
             : $"Task continue (the original recipe): pretrain {Epochs(settings.PretrainEpochs)}, then fine-tune {Epochs(settings.FineTuneEpochs)} more on the same data."));

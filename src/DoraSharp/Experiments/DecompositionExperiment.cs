@@ -26,7 +26,7 @@ public sealed record DecompositionResult(ExperimentSettings Settings, DataSummar
 
 /// <summary>
 /// The DoRA paper's magnitude/direction analysis (§2.2, Figure 2) on the worked example's task: pretrain
-/// the MLP once, then fine-tune a copy in full (FT), one with LoRA and one with DoRA, recording ΔM and ΔD of
+/// the settings' model (MLP or CNN) once, then fine-tune a copy in full (FT), one with LoRA and one with DoRA, recording ΔM and ΔD of
 /// every adapted layer at checkpoints evenly spaced over fine-tuning.
 /// </summary>
 public static class DecompositionExperiment
@@ -43,7 +43,7 @@ public static class DecompositionExperiment
 
         var seed = settings.Seed;
         torch.manual_seed(seed);
-        using var pretrained = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
+        using var pretrained = settings.CreateModel();
         using (var trainer = new Trainer(pretrained, pretrained.parameters(), settings.PretrainingOptions(seed)))
             trainer.Fit(data.PretrainTrain, Relay(progress, null, seed, _ => { }), cancellation);
 

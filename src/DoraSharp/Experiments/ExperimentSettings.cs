@@ -5,7 +5,8 @@ namespace DoraSharp.Experiments;
 /// <summary>
 /// The settings of the worked example (pretrain → copy → fine-tune variants → evaluate). The defaults are the
 /// original recipe's: MLP 784→32→64→10, seed 123, Adam, learning rate 0.005, batch 64, 1 epoch of
-/// pretraining and 2 of fine-tuning.
+/// pretraining and 2 of fine-tuning. <see cref="Model"/> = <see cref="ExperimentModel.Cnn"/> runs the same
+/// recipe on <see cref="MnistCnn"/>.
 /// </summary>
 /// <remarks>
 /// Seed s of the list <see cref="SeedValues"/> drives everything of its run: <c>torch.manual_seed(s)</c> before
@@ -24,10 +25,13 @@ public sealed record ExperimentSettings
     /// <summary>How many seeds to run: <see cref="Seed"/>, <see cref="Seed"/> + 1, … At least 1.</summary>
     public int Seeds { get; init; } = 1;
 
-    /// <summary>Width of the first hidden layer.</summary>
+    /// <summary>The model pretrained and fine-tuned: the MLP (default) or the CNN.</summary>
+    public ExperimentModel Model { get; init; } = ExperimentModel.Mlp;
+
+    /// <summary>Width of the MLP's first hidden layer (the CNN's sizes are fixed).</summary>
     public int Hidden1 { get; init; } = 32;
 
-    /// <summary>Width of the second hidden layer.</summary>
+    /// <summary>Width of the MLP's second hidden layer.</summary>
     public int Hidden2 { get; init; } = 64;
 
     /// <summary>Epochs of pretraining.</summary>
@@ -60,8 +64,46 @@ public sealed record ExperimentSettings
     /// <summary>What to do on a NaN or infinite loss.</summary>
     public NonFiniteLossPolicy OnNonFiniteLoss { get; init; } = NonFiniteLossPolicy.Stop;
 
-    /// <summary>The modules that get adapters (all three Linear layers by default).</summary>
-    public IReadOnlyList<string> TargetModules { get; init; } = MnistMlp.LinearLayers;
+    /// <summary>
+    /// The modules that get adapters. Unset (or set to null), the <see cref="Model"/>'s default:
+    /// <see cref="DefaultTargetModules"/>.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.AllowNull]
+    public IReadOnlyList<string> TargetModules
+    {
+        get => _targetModules ?? DefaultTargetModules(Model);
+        init => _targetModules = value;
+    }
+
+    private readonly IReadOnlyList<string>? _targetModules;
+
+    /// <summary>A model's default adapter targets: the MLP's three Linear layers; the CNN's two Conv2d layers and its classifier.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not a defined model.</exception>
+    public static IReadOnlyList<string> DefaultTargetModules(ExperimentModel model) => model switch
+    {
+        ExperimentModel.Mlp => MnistMlp.LinearLayers,
+        ExperimentModel.Cnn => MnistCnn.AdapterTargets,
+        _ => throw new ArgumentOutOfRangeException(nameof(model), model, "expected Mlp or Cnn"),
+    };
+
+    /// <summary>
+    /// A new, untrained model of these settings (<see cref="Model"/>, and for the MLP <see cref="Hidden1"/> and
+    /// <see cref="Hidden2"/>), initialised from torch's global generator: seed it with torch.manual_seed first.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not a defined model.</exception>
+    public MnistClassifier CreateModel() => Model switch
+    {
+        ExperimentModel.Mlp => new MnistMlp(hidden1: Hidden1, hidden2: Hidden2),
+        ExperimentModel.Cnn => new MnistCnn(),
+        _ => throw new ArgumentOutOfRangeException(nameof(Model), Model, "expected Mlp or Cnn"),
+    };
+
+    /// <summary>The model in one line, for display and results.json, e.g. "MLP 784→32→64→10, ReLU".</summary>
+    public string ModelDescription => Model switch
+    {
+        ExperimentModel.Cnn => "CNN conv1 1→8, conv2 8→16 (3×3, ReLU, max-pool 2), fc 784→10",
+        _ => $"MLP 784→{Hidden1}→{Hidden2}→10, ReLU",
+    };
 
     /// <summary>The seeds run, in order: <see cref="Seed"/> + 0 … <see cref="Seeds"/> − 1.</summary>
     public IReadOnlyList<long> SeedValues => Enumerable.Range(0, Seeds).Select(i => Seed + i).ToArray();
@@ -72,6 +114,7 @@ public sealed record ExperimentSettings
         if (Seed < 0) throw Invalid(nameof(Seed), Seed, "at least 0");
         if (Seeds < 1) throw Invalid(nameof(Seeds), Seeds, "at least 1");
         if (Seed > long.MaxValue - Seeds) throw Invalid(nameof(Seed), Seed, $"small enough that {Seeds} consecutive seeds fit in a 64-bit integer");
+        if (!Enum.IsDefined(Model)) throw Invalid(nameof(Model), Model, "Mlp or Cnn");
         if (Hidden1 < 1) throw Invalid(nameof(Hidden1), Hidden1, "at least 1");
         if (Hidden2 < 1) throw Invalid(nameof(Hidden2), Hidden2, "at least 1");
         if (PretrainEpochs < 1) throw Invalid(nameof(PretrainEpochs), PretrainEpochs, "at least 1");

@@ -5,7 +5,8 @@ using TorchSharp.Modules;
 namespace DoraSharp.Experiments;
 
 /// <summary>
-/// The worked example: for each seed, pretrain a <see cref="MnistMlp"/>, then for each arm copy it, adapt the
+/// The worked example: for each seed, pretrain the settings' model (<see cref="MnistMlp"/> or <see cref="MnistCnn"/>,
+/// <see cref="ExperimentSettings.CreateModel"/>), then for each arm copy it, adapt the
 /// copy (nothing, full fine-tuning, LoRA or DoRA), fine-tune it and evaluate it on the whole fine-tuning test
 /// split. All arms of a seed start from the same pretrained weights and see the same batches in the same order.
 /// </summary>
@@ -56,7 +57,7 @@ public static class FineTuneExperiment
         {
             var seed = seeds[s];
             torch.manual_seed(seed);
-            using var pretrained = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
+            using var pretrained = settings.CreateModel();
             modelParameters = pretrained.parameters().Sum(p => p.numel());
             var pretrainKeys = Fingerprint(settings, data, seed, PretrainingPhase, null);
             using (var trainer = new Trainer(pretrained, pretrained.parameters(), settings.PretrainingOptions(seed)))
@@ -119,7 +120,7 @@ public static class FineTuneExperiment
         if (arms.FirstOrDefault(a => a.IsAdapter) is { } adapterArm)
         {
             // Targets that match no layer would otherwise surface only after pretraining: try them on a throwaway model.
-            using var probe = new MnistMlp(hidden1: settings.Hidden1, hidden2: settings.Hidden2);
+            using var probe = settings.CreateModel();
             LoraModel.Wrap(probe, AdapterConfig(settings, adapterArm)).Unload();   // base layers back, so disposing frees them
         }
     }
@@ -146,10 +147,14 @@ public static class FineTuneExperiment
             ["dataset"] = data.Dataset,
             ["task"] = data.Task.ToString(),
             ["train_images"] = data.PretrainTrain.Count.ToString(c),
-            ["hidden1"] = settings.Hidden1.ToString(c),
-            ["hidden2"] = settings.Hidden2.ToString(c),
+            ["model"] = settings.Model.ToString(),
             ["pretrain_epochs"] = settings.PretrainEpochs.ToString(c),
         };
+        if (settings.Model == ExperimentModel.Mlp)
+        {
+            keys["hidden1"] = settings.Hidden1.ToString(c);
+            keys["hidden2"] = settings.Hidden2.ToString(c);
+        }
         if (arm is not null)
         {
             keys["method"] = arm.Method.ToString();
@@ -167,7 +172,7 @@ public static class FineTuneExperiment
     private static PhaseRecord Record(Dictionary<string, string> keys, SeedRun run, long trainable, long total) =>
         new(keys, run.Seed, run.Test.Correct, run.Test.Count, run.TrainTime.TotalSeconds, run.Losses.ToArray(), trainable, total);
 
-    private static (SeedRun Run, long Trainable, LoraModel? Lora) FineTune(MnistMlp model, FineTuneArm arm, ExperimentData data,
+    private static (SeedRun Run, long Trainable, LoraModel? Lora) FineTune(MnistClassifier model, FineTuneArm arm, ExperimentData data,
         ExperimentSettings settings, long seed, IProgress<TrainingProgress>? progress, CancellationToken cancellation, CheckpointStore? store)
     {
         LoraModel? lora = null;

@@ -5,13 +5,13 @@ using static TorchSharp.torch.nn;
 namespace DoraSharp.Experiments;
 
 /// <summary>
-/// The worked example's model: a multilayer perceptron 784 → hidden1 → hidden2 → 10 with ReLU, built as
+/// The worked example's default model: a multilayer perceptron 784 → hidden1 → hidden2 → 10 with ReLU, built as
 /// PyTorch's <c>nn.Sequential</c> in a field named <c>layers</c>, so its Linear modules are <c>layers.0</c>,
 /// <c>layers.2</c> and <c>layers.4</c> and its state dict and adapter keys match the PyTorch original
 /// (<c>layers.0.weight</c>, <c>layers.0.lora_A.weight</c>, …). Defaults 32 and 64 are the original recipe's
 /// (27,882 parameters).
 /// </summary>
-public sealed class MnistMlp : Module<Tensor, Tensor>
+public sealed class MnistMlp : MnistClassifier
 {
     /// <summary>The paths of the three Linear layers, the adapter targets of the worked example.</summary>
     public static IReadOnlyList<string> LinearLayers { get; } = ["layers.0", "layers.2", "layers.4"];
@@ -49,25 +49,6 @@ public sealed class MnistMlp : Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x) => layers.call(x);
 
-    /// <summary>
-    /// An independent model with the same sizes and a copy of every parameter value, in the same train/eval
-    /// mode. Only for a plain model: copy before attaching adapters. Uses torch's global generator to build the
-    /// new layers (their initial values are then overwritten), so seed afterwards if what follows must be
-    /// reproducible.
-    /// </summary>
-    /// <exception cref="InvalidOperationException">The model has adapters attached.</exception>
-    public MnistMlp Copy()
-    {
-        if (modules().Any(m => m is LoraLayer))
-            throw new InvalidOperationException("MnistMlp.Copy copies a plain model; this one has adapters attached (copy it before LoraModel.Wrap).");
-        var copy = new MnistMlp(Inputs, Hidden1, Hidden2, Classes);
-        using (no_grad())
-        {
-            var source = state_dict();
-            foreach (var (name, parameter) in copy.named_parameters())
-                parameter.copy_(source[name]);
-        }
-        copy.train(training);
-        return copy;
-    }
+    /// <inheritdoc/>
+    public override MnistMlp Copy() => CopyInto(() => new MnistMlp(Inputs, Hidden1, Hidden2, Classes));
 }

@@ -43,9 +43,10 @@ public static class ResultsFile
             {
                 ["task"] = s.Task.ToString().ToLowerInvariant(),
                 ["seeds"] = Array(s.SeedValues.Select(v => JsonValue.Create(v))),
-                ["model"] = $"MLP 784-{s.Hidden1}-{s.Hidden2}-10, ReLU",
-                ["hidden1"] = s.Hidden1,
-                ["hidden2"] = s.Hidden2,
+                ["model"] = s.ModelDescription,
+                ["model_kind"] = s.Model.ToString().ToLowerInvariant(),
+                ["hidden1"] = s.Model == ExperimentModel.Mlp ? s.Hidden1 : null,
+                ["hidden2"] = s.Model == ExperimentModel.Mlp ? s.Hidden2 : null,
                 ["pretrain_epochs"] = s.PretrainEpochs,
                 ["fine_tune_epochs"] = s.FineTuneEpochs,
                 ["batch_size"] = s.BatchSize,

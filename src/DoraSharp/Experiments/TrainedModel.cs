@@ -9,4 +9,4 @@ namespace DoraSharp.Experiments;
 /// <param name="SeedIndex">Position of the seed in the list, 0-based.</param>
 /// <param name="Model">The model; valid only during the callback.</param>
 /// <param name="Adapters">The adapters for LoRA and DoRA arms, else null; valid only during the callback.</param>
-public sealed record TrainedModel(FineTuneArm Arm, long Seed, int SeedIndex, MnistMlp Model, LoraModel? Adapters);
+public sealed record TrainedModel(FineTuneArm Arm, long Seed, int SeedIndex, MnistClassifier Model, LoraModel? Adapters);

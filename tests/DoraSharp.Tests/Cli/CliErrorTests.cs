@@ -55,10 +55,22 @@ public sealed class CliErrorTests : IDisposable
     [InlineData("--epochs", "0", "--epochs must be at least 1 (got 0)")]
     [InlineData("--max-grad-norm", "0", "--max-grad-norm must be a positive number (got 0)")]
     [InlineData("--task", "rotate", "rotate")]
+    [InlineData("--model", "resnet", "resnet")]
     [InlineData("--optimizer", "sgd", "sgd")]
     [InlineData("--threads", "0", "--threads must be at least 1 (got 0)")]
     public void Bad_values(string option, string value, string fragment) =>
         AssertUsageError(["demo", option, value, "--out", _dir.Path], fragment);
+
+    [Theory]
+    [InlineData("demo", "--hidden1")]
+    [InlineData("demo", "--hidden2")]
+    [InlineData("compare", "--hidden1")]
+    public void An_mlp_width_with_the_cnn_is_refused(string command, string option) =>
+        AssertUsageError([command, "--model", "cnn", option, "16", "--out", _dir.Path], option, "--model cnn");
+
+    [Fact]
+    public void Mlp_targets_with_the_cnn_are_refused_naming_the_cnns_layers() =>
+        AssertUsageError(["demo", "--model", "cnn", "--targets", "layers.0", "--out", _dir.Path], "layers.0", "conv1, conv2, fc");
 
     [Fact]
     public void Targets_that_match_no_layer_are_refused_before_training() =>
