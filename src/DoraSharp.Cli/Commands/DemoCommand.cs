@@ -29,7 +29,6 @@ internal static class DemoCommand
         foreach (var option in new Option[] { checkpointDir, every, keep, resume }) command.Options.Add(option);
         command.SetAction(p =>
         {
-            string? notSaved = null;
             return ExperimentRun.Execute(p, options, "demo",
                 FineTuneExperiment.DemoArms(p.GetValue(rank), p.GetValue(alpha)),
                 outDir => trained =>
@@ -37,22 +36,13 @@ internal static class DemoCommand
                     // The first seed's adapters, in PEFT's format: Python loads them onto the same model with
                     // PeftModel.from_pretrained (the Python class is named MLP in docs/adapter-format.md; CNN for the CNN).
                     if (trained.SeedIndex != 0 || trained.Adapters is not { } adapters) return;
-                    try
-                    {
-                        adapters.SaveAdapter(Path.Combine(outDir, "adapters", trained.Arm.Slug),
-                            new DoraSharp.IO.AdapterSaveOptions { AutoMapping = new DoraSharp.IO.PeftAutoMapping(trained.Model is MnistCnn ? "CNN" : "MLP", "__main__") });
-                    }
-                    catch (NotSupportedException e)
-                    {
-                        // A layer type the adapter files of this build cannot hold yet: nothing was written; say so under the table.
-                        notSaved ??= $"LoRA/DoRA adapters not saved: {e.Message}";
-                    }
+                    adapters.SaveAdapter(Path.Combine(outDir, "adapters", trained.Arm.Slug),
+                        new DoraSharp.IO.AdapterSaveOptions { AutoMapping = new DoraSharp.IO.PeftAutoMapping(trained.Model is MnistCnn ? "CNN" : "MLP", "__main__") });
                 },
                 (result, outDir) =>
                 {
                     AnsiConsole.Write(ResultTables.Methods(result));
                     foreach (var line in ResultTables.MethodNotes(result)) AnsiConsole.WriteLine(line);
-                    if (notSaved is not null) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(notSaved)}[/]");
                     PlotFonts.Configure();
                     var plot = Path.Combine(outDir, "loss_curves.png");
                     LossPlot.Save(plot, result);
