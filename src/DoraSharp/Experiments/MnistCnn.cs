@@ -75,10 +75,11 @@ public sealed class MnistCnn : MnistClassifier
     /// <summary>Logits (n, classes) of images given flat (n, 784) or as (n, 1, 28, 28).</summary>
     public override Tensor forward(Tensor x)
     {
+        using var scope = NewDisposeScope();                          // the intermediates are freed here, not by the GC
         var images = x.view(x.shape[0], 1, ImageSize, ImageSize);   // (n, 1, 28, 28)
         var h = F.max_pool2d(F.relu(conv1.call(images)), 2);       // (n, c1, 14, 14)
         h = F.max_pool2d(F.relu(conv2.call(h)), 2);                // (n, c2, 7, 7)
-        return fc.call(h.flatten(1));                              // (n, classes)
+        return scope.MoveToOuter(fc.call(h.flatten(1)));           // (n, classes)
     }
 
     /// <inheritdoc/>

@@ -3,11 +3,11 @@ using Xunit;
 
 namespace DoraSharp.Tests.Examples;
 
-/// <summary>The tutorial examples/lora_and_dora.cs runs as a user would run it, and its own checks pass.</summary>
+/// <summary>The examples (examples/*.cs) run as a user would run them, and their own checks pass.</summary>
 public sealed class TutorialTests
 {
-    [Fact]
-    public async Task The_lora_and_dora_walkthrough_runs_and_every_check_passes()
+    /// <summary>Runs <c>dotnet run examples/&lt;file&gt;</c> from the repository root as a user would; returns its output lines.</summary>
+    private static async Task<string[]> RunExample(string file)
     {
         var root = Path.GetDirectoryName(Path.GetDirectoryName(Data.RepositoryData.MnistFolder))!;
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -17,7 +17,7 @@ public sealed class TutorialTests
             RedirectStandardError = true,
         };
         start.ArgumentList.Add("run");
-        start.ArgumentList.Add(Path.Combine("examples", "lora_and_dora.cs"));
+        start.ArgumentList.Add(Path.Combine("examples", file));
         // The test host's MSBuild variables point at the running SDK's build of the tests; a nested build must find its own.
         foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
             start.Environment.Remove(name);
@@ -33,12 +33,17 @@ public sealed class TutorialTests
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail("dotnet run examples/lora_and_dora.cs did not finish in 5 minutes");
+            Assert.Fail($"dotnet run examples/{file} did not finish in 5 minutes");
         }
         var output = await stdout;
         Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
+        return output.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+    }
 
-        var lines = output.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+    [Fact]
+    public async Task The_lora_and_dora_walkthrough_runs_and_every_check_passes()
+    {
+        var lines = await RunExample("lora_and_dora.cs");
         Assert.Contains("All checks passed.", lines);
         var checks = lines.Where(l => l.StartsWith("check: ", StringComparison.Ordinal)).ToList();
         Assert.Equal(16, checks.Count);
@@ -51,5 +56,18 @@ public sealed class TutorialTests
             Assert.Contains(lines, l => l.StartsWith(key, StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("LoRA: 20 trainable parameters", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("DoRA: 24 trainable parameters", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_named_adapters_example_runs_and_every_check_passes()
+    {
+        var lines = await RunExample("named_adapters.cs");
+        Assert.Contains("All checks passed.", lines);
+        var checks = lines.Where(l => l.StartsWith("check: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(7, checks.Count);
+        Assert.All(checks, c => Assert.Contains(": yes (", c));
+        Assert.Contains("adapters: turned, flipped; active: turned", lines);
+        Assert.Contains(lines, l => l.StartsWith("check: PEFT's layout: one sub-folder per adapter: yes", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("check: 'flipped' loaded from disk gives the same results: yes", StringComparison.Ordinal));
     }
 }
