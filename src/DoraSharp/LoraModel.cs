@@ -242,7 +242,8 @@ public sealed partial class LoraModel
 
     /// <summary>
     /// When false the active adapter is bypassed and the model computes exactly its base output: LoRA layers skip their
-    /// update and modules to save compute with their original values (PEFT's <c>disable_adapter_layers</c>).
+    /// update and modules to save compute with their original values (PEFT's <c>disable_adapter_layers</c>). A merged
+    /// adapter is unmerged first, as PEFT's layers do when they run with adapters disabled.
     /// </summary>
     public bool AdaptersEnabled
     {
@@ -250,6 +251,7 @@ public sealed partial class LoraModel
         set
         {
             ThrowIfUnloaded();
+            if (!value && IsMerged) Unmerge();
             _enabled = value;
             ApplySwitches();
             LoadModulesToSave();

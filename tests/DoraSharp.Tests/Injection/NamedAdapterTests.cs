@@ -165,6 +165,7 @@ public sealed class NamedAdapterTests
         var model = Model();
         var x = randn(4, 6);
         var baseWeights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var baseOut = model.call(x).detach();
         var lora = LoraModel.Wrap(model, LoraOnBlocks);
         lora.AddAdapter("heads", DoraOnHeads);
         Perturb(lora.LayersOf("heads"), 2);
@@ -178,6 +179,12 @@ public sealed class NamedAdapterTests
         Assert.Throws<InvalidOperationException>(() => lora.AddAdapter("more", LoraOnBlocks));
         Assert.Equal("heads", lora.ActiveAdapter);
 
+        using (lora.DisableAdapters()) // PEFT unmerges a merged adapter when adapters are disabled
+        {
+            Assert.False(lora.IsMerged);
+            TensorAssert.Close(baseOut, model.call(x), 1e-6, 1e-6, "disabled after a merge: the base output");
+        }
+        lora.Merge();
         lora.Unmerge();
         foreach (var (key, w) in baseWeights)
             if (!key.Contains("lora_")) TensorAssert.Close(w, model.state_dict()[key], 1e-6, 1e-6, $"{key} after unmerge");
