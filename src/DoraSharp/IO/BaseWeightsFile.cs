@@ -13,7 +13,9 @@ namespace DoraSharp.IO;
 /// <c>bias</c> under their own names), so the same file loads into the model before or after
 /// <see cref="LoraModel.Wrap"/>. Adapter tensors (<c>lora_A.weight</c>, <c>lora_B.weight</c>,
 /// <c>lora_embedding_A</c>, <c>lora_embedding_B</c>, <c>lora_magnitude_vector</c>) are neither saved nor expected here:
-/// they live in the adapter files.
+/// they live in the adapter files. A module of <see cref="LoraConfig.ModulesToSave"/> holds the active adapter's
+/// copy of its values while adapters are enabled; save or load the base weights inside
+/// <c>using (lora.DisableAdapters())</c>, where it holds the original values.
 /// </remarks>
 public static class BaseWeightsFile
 {
