@@ -228,7 +228,11 @@ public sealed partial class LoraModel
         return Model.parameters().Where(p => p.requires_grad);
     }
 
-    /// <summary>Trainable and total parameter counts (PEFT's <c>print_trainable_parameters</c>; its ToString is PEFT's line).</summary>
+    /// <summary>
+    /// Trainable and total parameter counts of the model as it computes now (PEFT's <c>print_trainable_parameters</c>;
+    /// its ToString is PEFT's line). With several adapters only the active one is in the model, so unlike PEFT the
+    /// total does not include the inactive adapters' parameters.
+    /// </summary>
     public ParameterCount CountParameters()
     {
         long trainable = 0, total = 0;
