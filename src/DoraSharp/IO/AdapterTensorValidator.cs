@@ -120,7 +120,7 @@ internal static class AdapterTensorValidator
         if (!AdapterKeys.TryParse(key, out string path, out AdapterTensorKind kind, out string name))
         {
             return key.StartsWith(AdapterKeys.Prefix, StringComparison.Ordinal)
-                ? $"it is not a LoRA tensor (PEFT's LoRA keys end in {AdapterKeys.AllNames}); base-model weights, biases and modules_to_save are not part of a DoraSharp adapter"
+                ? $"it is not a LoRA tensor (PEFT's LoRA keys end in {AdapterKeys.AllNames}); a module's own weights belong in an adapter file only when adapter_config.json lists the module in modules_to_save"
                 : $"PEFT's adapter keys start with '{AdapterKeys.Prefix}' (the user model's path inside a PeftModel)";
         }
         if (slots.TryGetValue(path, out AdapterSlot? slot))
