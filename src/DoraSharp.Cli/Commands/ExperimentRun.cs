@@ -8,7 +8,7 @@ namespace DoraSharp.Cli.Commands;
 
 /// <summary>
 /// What `dora demo` and `dora compare` do alike: load the data, check the output folder, run the experiment
-/// under progress bars with checkpoints (Ctrl+C stops it cleanly; --resume continues it), write results.json
+/// under progress bars with checkpoints (Ctrl+C or SIGTERM stops it cleanly; --resume continues it), write results.json
 /// and losses.csv, and list the files.
 /// </summary>
 internal static class ExperimentRun
@@ -60,17 +60,17 @@ internal static class ExperimentRun
             ? $"Task shift: pretrain {Epochs(settings.PretrainEpochs)} on the images as they are, then fine-tune {Epochs(settings.FineTuneEpochs)} and test on the same images turned 90°."
             : $"Task continue (the original recipe): pretrain {Epochs(settings.PretrainEpochs)}, then fine-tune {Epochs(settings.FineTuneEpochs)} more on the same data."));
 
-        using var ctrlC = new CtrlC();
+        using var stop = new StopSignals();
         ExperimentResult result;
         try
         {
-            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), ctrlC.Token, checkpoints));
+            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), stop.Token, checkpoints));
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.Stopped)
         {
-            Console.Error.WriteLine($"dora: stopped (Ctrl+C); every finished step is checkpointed in {checkpoints.Options.Directory}. " +
+            Console.Error.WriteLine($"dora: stopped ({stop.Name}); every finished step is checkpointed in {checkpoints.Options.Directory}. " +
                                     "To continue, run the same command again with --resume.");
-            return Cli.Interrupted;
+            return stop.ExitCode;
         }
 
         // The numbers first: they must be saved even if drawing a plot fails.

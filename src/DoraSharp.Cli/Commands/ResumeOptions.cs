@@ -14,7 +14,7 @@ internal sealed class ResumeOptions
         HelpName = "DIR",
     };
     public Option<int> Every { get; } = ExperimentOptions.Number("--checkpoint-every", 0, 0,
-        "Also checkpoint every N steps (0: at the end of each epoch and on Ctrl+C only).");
+        "Also checkpoint every N steps (0: at the end of each epoch and when stopped by Ctrl+C or SIGTERM only).");
     public Option<int> Keep { get; } = ExperimentOptions.Number("--keep", 2, 1, "Checkpoints kept per phase.");
     public Option<bool> Resume { get; } = new("--resume")
     {
