@@ -5,14 +5,12 @@ namespace DoraSharp.Cli;
 
 /// <summary>
 /// Runs a parsed command line with the project's error contract: a bad option or a user error prints one
-/// line to stderr and exits with code 2 (no stack trace); a bug prints the exception and exits with 1.
+/// line to stderr and exits with code 2 (no stack trace); a bug prints the exception and exits with 1. A training
+/// command stopped by Ctrl+C or SIGTERM says so itself and exits with 130 or 143 (see <see cref="StopSignals"/>).
 /// </summary>
 internal static class Cli
 {
     public const int UsageError = 2;
-
-    /// <summary>The exit code of a run stopped with Ctrl+C (128 + SIGINT, as shells report it).</summary>
-    public const int Interrupted = 130;
 
     /// <param name="root">The command tree.</param>
     /// <param name="args">The arguments after the program name.</param>
@@ -36,11 +34,6 @@ internal static class Cli
         {
             error.WriteLine($"dora: {OneLine(e.Message)}");
             return UsageError;
-        }
-        catch (OperationCanceledException)
-        {
-            error.WriteLine("dora: stopped (Ctrl+C); nothing was written for the unfinished run.");
-            return Interrupted;
         }
         catch (ArgumentException e) when (e.ParamName is not null)
         {

@@ -40,8 +40,18 @@ internal static class AnalyzeCommand
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
 
         DecompositionResult result;
-        using (var ctrlC = new CtrlC())
-            result = ProgressDisplay.Run(progress => DecompositionExperiment.Run(data, settings, rank, alpha, checkpoints, progress, ctrlC.Token));
+        using (var stop = new StopSignals())
+        {
+            try
+            {
+                result = ProgressDisplay.Run(progress => DecompositionExperiment.Run(data, settings, rank, alpha, checkpoints, progress, stop.Token));
+            }
+            catch (OperationCanceledException) when (stop.Stopped)
+            {
+                Console.Error.WriteLine($"dora: stopped ({stop.Name}); nothing was written for the unfinished run.");
+                return stop.ExitCode;
+            }
+        }
 
         var table = new Table().Title(Markup.Escape($"ΔM against ΔD per method ({result.Data.Dataset}, task {settings.Task.ToString().ToLowerInvariant()}, r = {rank}, {checkpoints} checkpoints × {settings.TargetModules.Count} layers)"))
             .AddColumns("method", "points", "slope ΔM/ΔD", "Pearson r", "ΔD range", "ΔM range");

@@ -27,12 +27,14 @@ internal static class CompareCommand
             HelpName = "X",
             Validators = { r => { if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v))) r.AddError($"--alpha must be a positive number (got {ExperimentOptions.Show(v)})."); } },
         };
+        var resume = new ResumeOptions();
         var command = new Command("compare",
             "LoRA vs DoRA across ranks on the same seeds, with full fine-tuning and the frozen base for reference. " +
             "Prints a table; writes results.json, losses.csv and accuracy_vs_rank.png to --out.");
         options.AddTo(command);
         command.Options.Add(ranks);
         command.Options.Add(alpha);
+        resume.AddTo(command);
         command.SetAction(p =>
         {
             var rankList = p.GetValue(ranks) is { Length: > 0 } given ? given : DefaultRanks;
@@ -48,7 +50,8 @@ internal static class CompareCommand
                     var plot = Path.Combine(outDir, "accuracy_vs_rank.png");
                     RankPlot.Save(plot, result, rankList);
                     return [plot];
-                });
+                },
+                resume.Choice(p));
         });
         return command;
     }

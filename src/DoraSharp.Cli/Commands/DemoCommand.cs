@@ -16,17 +16,14 @@ internal static class DemoCommand
         var options = new ExperimentOptions(Path.Combine("runs", "demo"));
         var rank = ExperimentOptions.Number("--r", 4, 1, "Adapter rank r of LoRA and DoRA.");
         var alpha = ExperimentOptions.Positive("--alpha", 8, "lora_alpha of LoRA and DoRA (scaling = alpha / r).");
-        var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "Folder for resumable checkpoints (default: <out>/checkpoints; deleted when the run finishes).", HelpName = "DIR" };
-        var every = ExperimentOptions.Number("--checkpoint-every", 0, 0, "Also checkpoint every N steps (0: at the end of each epoch and on Ctrl+C only).");
-        var keep = ExperimentOptions.Number("--keep", 2, 1, "Checkpoints kept per phase.");
-        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run from its checkpoints: finished phases are skipped, the interrupted one resumes." };
+        var resume = new ResumeOptions();
         var command = new Command("demo",
             "Pretrain an MLP (or a small CNN: --model cnn) on MNIST, then fine-tune copies with LoRA, DoRA and full fine-tuning and compare them on the whole test split " +
             "(default task: digits turned 90°). Prints a progress bar per phase and a table; writes results.json, losses.csv, loss_curves.png and the LoRA/DoRA adapters (PEFT format, first seed) to --out.");
         options.AddTo(command);
         command.Options.Add(rank);
         command.Options.Add(alpha);
-        foreach (var option in new Option[] { checkpointDir, every, keep, resume }) command.Options.Add(option);
+        resume.AddTo(command);
         command.SetAction(p =>
         {
             return ExperimentRun.Execute(p, options, "demo",
@@ -51,7 +48,7 @@ internal static class DemoCommand
                         : Enumerable.Empty<string>();
                     return [plot, .. adapterDirs];
                 },
-                new CheckpointChoice(p.GetValue(checkpointDir), p.GetValue(every), p.GetValue(keep), p.GetValue(resume)));
+                resume.Choice(p));
         });
         return command;
     }

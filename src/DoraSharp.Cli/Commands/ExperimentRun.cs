@@ -8,7 +8,8 @@ namespace DoraSharp.Cli.Commands;
 
 /// <summary>
 /// What `dora demo` and `dora compare` do alike: load the data, check the output folder, run the experiment
-/// under progress bars (Ctrl+C stops it cleanly), write results.json and losses.csv, and list the files.
+/// under progress bars with checkpoints (Ctrl+C or SIGTERM stops it cleanly; --resume continues it), write results.json
+/// and losses.csv, and list the files.
 /// </summary>
 internal static class ExperimentRun
 {
@@ -18,27 +19,24 @@ internal static class ExperimentRun
     /// <param name="arms">The arms to run.</param>
     /// <param name="onTrained">Called with each trained model (e.g. to save adapters); may be null.</param>
     /// <param name="render">Prints the table and writes the command's plots into the output folder; returns the files it wrote.</param>
-    /// <param name="checkpointing">Where and how to checkpoint, and whether to resume; null for no checkpoints.</param>
+    /// <param name="checkpointing">Where and how to checkpoint, and whether to resume (see <see cref="ResumeOptions"/>).</param>
     public static int Execute(ParseResult parse, ExperimentOptions options, string command, IReadOnlyList<FineTuneArm> arms,
         Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render,
-        CheckpointChoice? checkpointing = null)
+        CheckpointChoice checkpointing)
     {
         var settings = options.Settings(parse);
         FineTuneExperiment.Validate(settings, arms);
         // Data first, then the output folder: a bad --data-dir must not leave an empty folder behind.
         using var data = ExperimentData.Load(parse.GetValue(options.Dataset)!, parse.GetValue(options.DataDir), settings.Task);
         var outDir = OutputFolder.Prepare("--out", parse.GetValue(options.Out)!);
-        ExperimentCheckpoints? checkpoints = null;
-        if (checkpointing is { } choice)
-        {
-            var dir = Path.GetFullPath(choice.Directory ?? Path.Combine(outDir, "checkpoints"));
-            if (!choice.Resume && ExperimentCheckpoints.HoldsRun(dir))
-                throw new UsageException($"{dir} holds the checkpoints of an unfinished run: add --resume to continue it, or delete that folder to start over.");
-            if (choice.Resume && !ExperimentCheckpoints.HoldsRun(dir))
-                throw new UsageException($"--resume: {dir} holds no checkpoints to resume from (a finished run deletes its checkpoints; its results are in {outDir}).");
-            checkpoints = new ExperimentCheckpoints(new DoraSharp.Training.CheckpointOptions { Directory = dir, EverySteps = choice.Every, Keep = choice.Keep },
-                new Relay<string>(w => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(w)}[/]")));
-        }
+        var dir = Path.GetFullPath(checkpointing.Directory ?? Path.Combine(outDir, "checkpoints"));
+        if (!checkpointing.Resume && ExperimentCheckpoints.HoldsRun(dir))
+            throw new UsageException($"{dir} holds the checkpoints of an unfinished run: add --resume to continue it, or delete that folder to start over.");
+        if (checkpointing.Resume && !ExperimentCheckpoints.HoldsRun(dir))
+            throw new UsageException($"--resume: {dir} holds no checkpoints to resume from (a finished run deletes its checkpoints; its results are in {outDir}).");
+        var checkpoints = new ExperimentCheckpoints(
+            new DoraSharp.Training.CheckpointOptions { Directory = dir, EverySteps = checkpointing.Every, Keep = checkpointing.Keep },
+            new Relay<string>(w => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(w)}[/]")));
         var threads = TorchSharp.torch.get_num_threads();
         TorchSharp.torch.set_num_threads(parse.GetValue(options.Threads));
         try
@@ -52,7 +50,7 @@ internal static class ExperimentRun
     }
 
     private static int Run(ExperimentSettings settings, ExperimentData data, string outDir, string command, IReadOnlyList<FineTuneArm> arms,
-        Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render, ExperimentCheckpoints? checkpoints)
+        Func<string, Action<TrainedModel>>? onTrained, Func<ExperimentResult, string, IEnumerable<string>> render, ExperimentCheckpoints checkpoints)
     {
         // Pipes and files have no width; Spectre would assume 80 columns and wrap the tables.
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
@@ -62,17 +60,17 @@ internal static class ExperimentRun
             ? $"Task shift: pretrain {Epochs(settings.PretrainEpochs)} on the images as they are, then fine-tune {Epochs(settings.FineTuneEpochs)} and test on the same images turned 90°."
             : $"Task continue (the original recipe): pretrain {Epochs(settings.PretrainEpochs)}, then fine-tune {Epochs(settings.FineTuneEpochs)} more on the same data."));
 
-        using var ctrlC = new CtrlC();
+        using var stop = new StopSignals();
         ExperimentResult result;
         try
         {
-            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), ctrlC.Token, checkpoints));
+            result = ProgressDisplay.Run(progress => FineTuneExperiment.Run(data, settings, arms, progress, onTrained?.Invoke(outDir), stop.Token, checkpoints));
         }
-        catch (OperationCanceledException) when (checkpoints is not null)
+        catch (OperationCanceledException) when (stop.Stopped)
         {
-            Console.Error.WriteLine($"dora: stopped (Ctrl+C); every finished step is checkpointed in {checkpoints.Options.Directory}. " +
+            Console.Error.WriteLine($"dora: stopped ({stop.Name}); every finished step is checkpointed in {checkpoints.Options.Directory}. " +
                                     "To continue, run the same command again with --resume.");
-            return Cli.Interrupted;
+            return stop.ExitCode;
         }
 
         // The numbers first: they must be saved even if drawing a plot fails.
@@ -80,7 +78,7 @@ internal static class ExperimentRun
         ResultsFile.Write(json, result, command);
         var losses = Path.Combine(outDir, "losses.csv");
         ResultsFile.WriteLosses(losses, result);
-        checkpoints?.Delete();   // the results are saved: the run is finished and nothing is left to resume
+        checkpoints.Delete();   // the results are saved: the run is finished and nothing is left to resume
         var files = new List<string> { json, losses };
         files.InsertRange(0, render(result, outDir));
         if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");

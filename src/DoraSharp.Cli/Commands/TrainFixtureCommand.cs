@@ -63,18 +63,18 @@ internal static class TrainFixtureCommand
         Console.WriteLine($"training from step {(trainer.Resume(store) ? trainer.State.Step : 0)}");
         Console.Out.Flush();
 
-        using var ctrlC = new CtrlC();
+        using var stop = new StopSignals();
         try
         {
-            var result = trainer.Fit(train, null, ctrlC.Token, store);
+            var result = trainer.Fit(train, null, stop.Token, store);
             lora.SaveAdapter(outDir);
             Console.WriteLine($"finished at step {result.State.Step}");
             return 0;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.Stopped)
         {
-            Console.Error.WriteLine($"dora: stopped (Ctrl+C) after step {trainer.State.Step}; every finished step is checkpointed in {checkpointDir}: run the same command again to resume.");
-            return Cli.Interrupted;
+            Console.Error.WriteLine($"dora: stopped ({stop.Name}) after step {trainer.State.Step}; every finished step is checkpointed in {checkpointDir}: run the same command again to resume.");
+            return stop.ExitCode;
         }
     }
 }
