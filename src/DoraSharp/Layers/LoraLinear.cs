@@ -66,34 +66,35 @@ public sealed class LoraLinear : LoraLayer
         var xa = x.dtype == LoraA.dtype ? x : x.to(LoraA.dtype);
         var dropped = training && (DropoutOverride is not null || lora_dropout is not null);
         var xd = !dropped ? xa : DropoutOverride?.Invoke(xa) ?? lora_dropout!.call(xa);
-        var loraOut = lora_B.call(lora_A.call(xd));                  // (..., out)
-
         if (!UseDora)
+        {
+            var loraOut = lora_B.call(lora_A.call(xd));                          // (..., out)
             return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut, alpha: Scaling), x.dtype));
+        }
 
         var norm = ForwardNorm();                                                         // (out), detached
-        var scale = DoraMath.MagnitudeScale(Magnitude!, norm).to(loraOut.dtype);         // (out)
         if (UseReferenceDora || dropped)
         {
             // PEFT's DoraLinearVariant.forward, term for term. With dropout PEFT keeps the full input in
             // base(x) and applies the magnitude correction to the dropped input x~, so W·x~ is computed too.
+            var loraOut = lora_B.call(lora_A.call(xd));                          // (..., out)
+            var scale = DoraMath.MagnitudeScale(Magnitude!, norm).to(loraOut.dtype);     // (out)
             var result = F.linear(x, weight, bias);                  // (..., out)
             var baseNoBias = dropped
                 ? F.linear(xd, weight.to(xd.dtype))
                 : (bias is null ? result : result.sub(bias)).to(loraOut.dtype);
             return scope.MoveToOuter(Cast(result.add(DoraMath.OutputCorrection(scale, baseNoBias, loraOut, Scaling)), x.dtype));
         }
-        // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias.
-        // The sum W·x + s·B·A·x is one GEMM (addmm accumulates into s·B·A·x) and the scale and bias one more
-        // pass (addcmul): two passes over the output where PEFT's expression makes six.
+        // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias:
+        // one fused autograd node (DoraLinearFunction) computes it with a hand-written backward.
         var x2 = xa.reshape(-1, InFeatures);                                               // (N, in)
-        var lora2 = loraOut.reshape(-1, OutFeatures);                                       // (N, out)
         var w = weight.to(xa.dtype);
-        // TorchSharp's addmm takes beta as a float: use it only when s survives that exactly (float64 goldens).
-        var directed = (double)(float)Scaling == Scaling
-            ? torch.addmm(lora2, x2, w.t(), beta: (float)Scaling, alpha: 1f)
-            : F.linear(x2, w).add_(lora2, alpha: Scaling);                                 // (N, out)
-        var output = bias is null ? directed.mul(scale) : torch.addcmul(bias.to(directed.dtype), directed, scale, 1);
+        var b = bias?.to(xa.dtype);
+        var floored = DoraMath.FlooredNorm(norm);
+        var m = Magnitude!;
+        var output = is_grad_enabled() && (x2.requires_grad || LoraA.requires_grad || LoraB.requires_grad || m.requires_grad)
+            ? DoraLinearFunction.Apply(x2, w, LoraA, LoraB, m, b, floored, Scaling)
+            : DoraLinearFunction.Forward(x2, w, LoraA, LoraB, m, b, floored, Scaling);   // (N, out)
         return scope.MoveToOuter(Cast(output.reshape(OutputShape(x)), x.dtype));
     }
 

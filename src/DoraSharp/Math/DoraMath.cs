@@ -46,7 +46,10 @@ public static class DoraMath
     /// The factor m / n applied to each output row, with the divisor floored at <see cref="NormFloor"/>.
     /// </summary>
     public static Tensor MagnitudeScale(Tensor magnitude, Tensor weightNorm)
-        => magnitude.div(weightNorm.clamp_min(NormFloor));
+        => magnitude.div(FlooredNorm(weightNorm));
+
+    /// <summary>The divisor of m / n: the norm floored at <see cref="NormFloor"/>.</summary>
+    public static Tensor FlooredNorm(Tensor weightNorm) => weightNorm.clamp_min(NormFloor);
 
     /// <summary>
     /// PEFT's DoRA output correction, added to the base output: (m/n − 1)·baseNoBias + (m/n)·s·loraOut,
