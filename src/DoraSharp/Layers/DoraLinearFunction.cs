@@ -77,7 +77,7 @@ internal sealed class DoraLinearFunction : autograd.SingleTensorFunction<DoraLin
             gradM = product.sum(dim: 0).to(norm.dtype).div_(norm);                     // (out)
         }
         var gd = g.mul(scale);                                                         // (N, out)
-        if (needs[2]) gradB = gd.t().mm(sxA);                                          // (out, r)
+        if (needs[2]) gradB = sxA.t().mm(gd).t();                                      // (out, r): (r, out) is the faster GEMM layout
         if (needs[0] || needs[1])
         {
             var gxA = gd.mm(b);                                                        // (N, r)

@@ -25,22 +25,23 @@ public static class FactoredNorm
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        // A dozen small ops per call: each costs a native dispatch, which weighs at 1024² (no detach needed under
+        // no_grad, conversions only when the dtype differs, in-place where a temporary is not reused).
         var dtype = DoraMath.NormDType(weight.dtype);
         var w = weight.dtype == dtype ? weight : weight.to(dtype);
-        var a = loraA.detach().to(dtype);
-        var b = loraB.detach().to(dtype);
+        var a = loraA.dtype == dtype ? loraA : loraA.to(dtype);
+        var b = loraB.dtype == dtype ? loraB : loraB.to(dtype);
+        var aT = a.t();                                                        // (in, r)
 
-        var wNorm = linalg.vector_norm(w, ord: 2, dims: new long[] { 1 });   // (out)
-        var wSq = wNorm.square();                                              // (out)
-        var wa = w.matmul(a.t());                                              // (out, r)
-        var cross = wa.mul_(b).sum(1);                                         // (out)  (W·Aᵀ)_i·B_i
-        var gram = a.matmul(a.t());                                            // (r, r) A·Aᵀ
-        var quad = b.matmul(gram).mul_(b).sum(1);                              // (out)  B_i·(A·Aᵀ)·B_iᵀ
-        var nSq = wSq.add(cross, alpha: 2 * scaling).add_(quad, alpha: scaling * scaling);
+        var wSq = linalg.vector_norm(w, ord: 2, dims: new long[] { 1 }).pow_(2); // (out)  ‖W_i‖²
+        var cross = w.mm(aT).mul_(b).sum(1);                                   // (out)  (W·Aᵀ)_i·B_i
+        var quad = b.mm(a.mm(aT)).mul_(b).sum(1);                              // (out)  B_i·(A·Aᵀ)·B_iᵀ
+        var nSq = wSq.add_(cross, alpha: 2 * scaling).add_(quad, alpha: scaling * scaling);
 
-        // Cancellation guard: |terms| vs their sum; recompute the few bad rows the direct way.
-        var magnitude = wSq.add(cross.abs(), alpha: 2 * System.Math.Abs(scaling)).add_(quad, alpha: scaling * scaling);
-        var bad = magnitude.gt(nSq.mul(CancellationRatio));
+        // Cancellation guard: the terms' magnitudes ‖W_i‖² + 2|s·cross| + s²·quad exceed CancellationRatio·n²
+        // exactly when 4·max(−s·cross, 0) > (CancellationRatio − 1)·n² (quad ≥ 0: A·Aᵀ is a Gram matrix);
+        // recompute the few bad rows the direct way.
+        var bad = cross.mul_(-4 * scaling).clamp_min_(0).gt(nSq.mul(CancellationRatio - 1));
         var norm = nSq.clamp_min_(0).sqrt_();
         if (bad.any().item<bool>())
         {
