@@ -115,6 +115,12 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     protected abstract Tensor WeightScaleView(Tensor scale);
 
     /// <summary>
+    /// ‖W + s·B·A‖ for the magnitude's initialisation, flat: by default through the materialised ΔW, as PEFT's
+    /// <c>update_layer</c>; a layer whose factored norm avoids the (out, in) temporaries overrides it.
+    /// </summary>
+    protected virtual Tensor InitialNorm() => DirectionNorm(Weight, DeltaWeight());
+
+    /// <summary>
     /// Creates the DoRA magnitude, initialised to the norm of W + s·B·A (PEFT's
     /// <c>DoraLinearLayer.update_layer</c>), so that at initialisation the DoRA layer equals the base layer.
     /// </summary>
@@ -122,7 +128,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var norm = DirectionNorm(Weight, DeltaWeight()).reshape(shape);
+        var norm = InitialNorm().reshape(shape);
         var magnitude = NewParameter(norm.detach().clone().MoveToOuterDisposeScope(), requiresGrad: true);
         register_parameter(MagnitudeName, magnitude);
     }
@@ -138,7 +144,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var m = Magnitude!;
-        m.copy_(DirectionNorm(Weight, DeltaWeight()).reshape(m.shape));
+        m.copy_(InitialNorm().reshape(m.shape));
         OnWeightChanged();
     }
 

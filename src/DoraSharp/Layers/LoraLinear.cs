@@ -119,6 +119,12 @@ public sealed class LoraLinear : LoraLayer
     /// <inheritdoc/>
     internal override Tensor FactoredDirectionNorm() => FactoredNorm.LinearRowNorm(Weight, LoraA, LoraB, Scaling);
 
+    /// <summary>
+    /// The factored norm (docs/math.md eq. 11): no (out, in) temporary at construction, where PEFT's way makes two
+    /// (B·A and W + s·B·A), and m equals the forward's n exactly at initialisation.
+    /// </summary>
+    protected override Tensor InitialNorm() => FactoredDirectionNorm();
+
     /// <inheritdoc/>
     public override Tensor DeltaWeight()
     {
