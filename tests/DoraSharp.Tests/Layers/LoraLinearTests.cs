@@ -59,6 +59,42 @@ public sealed class LoraLinearTests
         TensorAssert.Close(noDrop.call(x), e1, 1e-5, 1e-6, "eval output with vs without dropout configured");
     }
 
+    [Theory]
+    [InlineData(true, false, true)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, false)]
+    [InlineData(false, true, false)]
+    public void Fused_fast_path_gradients_equal_the_reference_path(bool xRequiresGrad, bool freezeA, bool bias)
+    {
+        // DoraLinearFunction's hand-written backward against autograd over PEFT's composed ops, in float64, on a
+        // 3-d input, with x and A each frozen or not (a frozen input gets no gradient, the others are unchanged).
+        torch.manual_seed(5);
+        var x0 = torch.randn(new long[] { 2, 3, 12 }, dtype: ScalarType.Float64);
+        var g = torch.randn(new long[] { 2, 3, 8 }, dtype: ScalarType.Float64);
+        var results = new List<Tensor?[]>();
+        foreach (var reference in new[] { true, false })
+        {
+            torch.manual_seed(6);
+            var linear = nn.Linear(12, 8, hasBias: bias, dtype: ScalarType.Float64);
+            var layer = new LoraLinear(linear, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["x"] }) { UseReferenceDora = reference };
+            using (no_grad()) layer.LoraB.normal_(0, 0.5);
+            if (freezeA) layer.LoraA.requires_grad = false;
+            layer.train();
+            var x = x0.clone().requires_grad_(xRequiresGrad);
+            var y = layer.call(x);
+            y.backward(new[] { g });
+            results.Add(new[] { y.detach(), x.grad, layer.LoraA.grad, layer.LoraB.grad, layer.Magnitude!.grad });
+        }
+        var names = new[] { "y", "grad_x", "grad_A", "grad_B", "grad_m" };
+        for (var i = 0; i < names.Length; i++)
+        {
+            Assert.Equal(results[0][i] is null, results[1][i] is null);
+            if (results[0][i] is { } expected) TensorAssert.Close(expected, results[1][i]!, 1e-12, 1e-12, names[i]);
+        }
+        Assert.Equal(!xRequiresGrad, results[1][1] is null);
+        Assert.Equal(freezeA, results[1][2] is null);
+    }
+
     [Fact]
     public void Base_weight_and_bias_receive_no_gradient()
     {
