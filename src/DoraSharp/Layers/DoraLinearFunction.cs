@@ -14,7 +14,9 @@ namespace DoraSharp;
 /// The same numbers autograd derives from the composed ops, with fewer passes over (tokens, out): s·B·A·x
 /// accumulates into the base GEMM's output (no separate LoRA output), s multiplies the (tokens, r) factor
 /// instead of a (tokens, out) gradient, and ∂x sums its two terms inside one GEMM.
-/// Not differentiable twice (create_graph): the backward runs on plain tensors.
+/// Not differentiable twice (create_graph): the backward runs on plain tensors. TorchSharp calls the backward
+/// from native code, where an exception would end the process, so it only runs ops whose shapes were checked
+/// by the forward.
 /// </summary>
 internal sealed class DoraLinearFunction : autograd.SingleTensorFunction<DoraLinearFunction>
 {
