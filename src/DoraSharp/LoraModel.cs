@@ -273,7 +273,10 @@ public sealed partial class LoraModel
     /// <summary>True while the active adapter is folded into the base weights.</summary>
     public bool IsMerged => _adapters[_active].Layers.Values.Any(l => l.IsMerged);
 
-    /// <summary>Selects PEFT's literal DoRA computation (for checking) instead of the default fast path.</summary>
+    /// <summary>
+    /// Selects PEFT's literal DoRA computation (for checking, or for second-order gradients, which the fast path's
+    /// hand-written backward does not support) instead of the default fast path.
+    /// </summary>
     public bool UseReferenceDora
     {
         get => _useReferenceDora;

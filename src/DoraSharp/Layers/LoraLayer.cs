@@ -64,7 +64,8 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Selects the straightforward PEFT-equivalent DoRA computation instead of the default fast path
-    /// (kept for checking; both pass the golden tests).
+    /// (kept for checking; both pass the golden tests). Set it for second-order gradients (<c>create_graph</c>):
+    /// the fast Linear path's hand-written backward is not differentiable itself.
     /// </summary>
     public bool UseReferenceDora { get; set; }
 
