@@ -45,16 +45,23 @@ public sealed class NamedAdapterTests
         return model.call(x).detach();
     }
 
+    /// <summary>"default" (LoRA on fc1/fc2) and "heads" (DoRA on fc2, a, b), both perturbed; "default" active.</summary>
+    private static LoraModel TwoAdapters(ContainerNet model)
+    {
+        var lora = LoraModel.Wrap(model, LoraOnBlocks);
+        Perturb(lora.Layers, 1);
+        lora.AddAdapter("heads", DoraOnHeads);
+        Perturb(lora.LayersOf("heads"), 2);
+        return lora;
+    }
+
     [Fact]
     public void Two_adapters_give_different_outputs_each_equal_to_that_adapter_alone()
     {
         var model = Model();
         var x = randn(4, 6);
         var baseOut = model.call(x).detach();
-        var lora = LoraModel.Wrap(model, LoraOnBlocks);
-        Perturb(lora.Layers, 1);
-        lora.AddAdapter("heads", DoraOnHeads);
-        Perturb(lora.LayersOf("heads"), 2);
+        var lora = TwoAdapters(model);
 
         Assert.Equal(["default", "heads"], lora.AdapterNames);
         Assert.Equal("default", lora.ActiveAdapter); // add_adapter does not activate (PEFT)
@@ -76,10 +83,7 @@ public sealed class NamedAdapterTests
         var model = Model();
         var x = randn(4, 6);
         var baseOut = model.call(x).detach();
-        var lora = LoraModel.Wrap(model, LoraOnBlocks);
-        Perturb(lora.Layers, 1);
-        lora.AddAdapter("heads", DoraOnHeads);
-        Perturb(lora.LayersOf("heads"), 2);
+        var lora = TwoAdapters(model);
         model.eval(); // the DoRA norm cache is in play too
         var outDefault = model.call(x).detach();
         lora.SetAdapter("heads");
