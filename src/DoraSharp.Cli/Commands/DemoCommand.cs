@@ -24,32 +24,29 @@ internal static class DemoCommand
         command.Options.Add(rank);
         command.Options.Add(alpha);
         resume.AddTo(command);
-        command.SetAction(p =>
-        {
-            return ExperimentRun.Execute(p, options, "demo",
-                FineTuneExperiment.DemoArms(p.GetValue(rank), p.GetValue(alpha)),
-                outDir => trained =>
-                {
-                    // The first seed's adapters, in PEFT's format: Python loads them onto the same model with
-                    // PeftModel.from_pretrained (the Python class is named MLP in docs/adapter-format.md; CNN for the CNN).
-                    if (trained.SeedIndex != 0 || trained.Adapters is not { } adapters) return;
-                    adapters.SaveAdapter(Path.Combine(outDir, "adapters", trained.Arm.Slug),
-                        new DoraSharp.IO.AdapterSaveOptions { AutoMapping = new DoraSharp.IO.PeftAutoMapping(trained.Model is MnistCnn ? "CNN" : "MLP", "__main__") });
-                },
-                (result, outDir) =>
-                {
-                    AnsiConsole.Write(ResultTables.Methods(result));
-                    foreach (var line in ResultTables.MethodNotes(result)) AnsiConsole.WriteLine(line);
-                    PlotFonts.Configure();
-                    var plot = Path.Combine(outDir, "loss_curves.png");
-                    LossPlot.Save(plot, result);
-                    var adapterDirs = Directory.Exists(Path.Combine(outDir, "adapters"))
-                        ? Directory.GetDirectories(Path.Combine(outDir, "adapters")).Order()
-                        : Enumerable.Empty<string>();
-                    return [plot, .. adapterDirs];
-                },
-                resume.Choice(p));
-        });
+        command.SetAction(p => ExperimentRun.Execute(p, options, "demo",
+            FineTuneExperiment.DemoArms(p.GetValue(rank), p.GetValue(alpha)),
+            outDir => trained =>
+            {
+                // The first seed's adapters, in PEFT's format: Python loads them onto the same model with
+                // PeftModel.from_pretrained (the Python class is named MLP in docs/adapter-format.md; CNN for the CNN).
+                if (trained.SeedIndex != 0 || trained.Adapters is not { } adapters) return;
+                adapters.SaveAdapter(Path.Combine(outDir, "adapters", trained.Arm.Slug),
+                    new DoraSharp.IO.AdapterSaveOptions { AutoMapping = new DoraSharp.IO.PeftAutoMapping(trained.Model is MnistCnn ? "CNN" : "MLP", "__main__") });
+            },
+            (result, outDir) =>
+            {
+                AnsiConsole.Write(ResultTables.Methods(result));
+                foreach (var line in ResultTables.MethodNotes(result)) AnsiConsole.WriteLine(line);
+                PlotFonts.Configure();
+                var plot = Path.Combine(outDir, "loss_curves.png");
+                LossPlot.Save(plot, result);
+                var adapterDirs = Directory.Exists(Path.Combine(outDir, "adapters"))
+                    ? Directory.GetDirectories(Path.Combine(outDir, "adapters")).Order()
+                    : Enumerable.Empty<string>();
+                return [plot, .. adapterDirs];
+            },
+            resume.Choice(p)));
         return command;
     }
 }
