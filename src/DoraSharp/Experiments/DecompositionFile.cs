@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using DoraSharp.IO;
 
 namespace DoraSharp.Experiments;
@@ -26,26 +27,27 @@ public static class DecompositionFile
     public static void WriteJson(string path, DecompositionResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        var json = JsonSerializer.Serialize(new
+        // Built as a DOM rather than serialised from anonymous types: no reflection, so trimmed and AOT apps write it too.
+        var json = new JsonObject
         {
-            command = "analyze",
-            dataset = result.Data.Dataset,
-            task = result.Settings.Task.ToString().ToLowerInvariant(),
-            seed = result.Settings.Seed,
-            r = result.Rank,
-            lora_alpha = result.Alpha,
-            checkpoints = result.Checkpoints,
-            fits = DecompositionResult.Methods.ToDictionary(m => m, m =>
+            ["command"] = "analyze",
+            ["dataset"] = result.Data.Dataset,
+            ["task"] = result.Settings.Task.ToString().ToLowerInvariant(),
+            ["seed"] = result.Settings.Seed,
+            ["r"] = result.Rank,
+            ["lora_alpha"] = result.Alpha,
+            ["checkpoints"] = result.Checkpoints,
+            ["fits"] = new JsonObject(DecompositionResult.Methods.Select(m =>
             {
                 var f = result.Fit(m);
-                return new { slope = Finite(f.Slope), pearson = Finite(f.Pearson), points = f.Count };
-            }),
-            points = result.Points.Select(p => new
+                return KeyValuePair.Create(m, (JsonNode?)new JsonObject { ["slope"] = Finite(f.Slope), ["pearson"] = Finite(f.Pearson), ["points"] = f.Count });
+            })),
+            ["points"] = new JsonArray(result.Points.Select(p => (JsonNode?)new JsonObject
             {
-                method = p.Method, layer = p.Layer, checkpoint = p.Checkpoint, step = p.Step,
-                delta_d = p.DeltaDirection, delta_m = p.DeltaMagnitude,
-            }),
-        }, new JsonSerializerOptions { WriteIndented = true }) + "\n";
+                ["method"] = p.Method, ["layer"] = p.Layer, ["checkpoint"] = p.Checkpoint, ["step"] = p.Step,
+                ["delta_d"] = p.DeltaDirection, ["delta_m"] = p.DeltaMagnitude,
+            }).ToArray()),
+        }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
         AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(json)));
     }
 

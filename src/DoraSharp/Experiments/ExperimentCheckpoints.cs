@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using DoraSharp.IO;
 using DoraSharp.Training;
 
@@ -17,7 +16,6 @@ public sealed class ExperimentCheckpoints
 {
     internal const string PhaseFile = "phase.json";
     private const string SeedPrefix = "seed-";
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly IProgress<string>? _warnings;
 
     /// <param name="options">The root directory, how often to save within a phase, how many checkpoints to keep per phase (the fingerprint is the experiment's own).</param>
@@ -54,7 +52,7 @@ public sealed class ExperimentCheckpoints
         var path = Path.Combine(PhaseDirectory(seed, phase), PhaseFile);
         if (!File.Exists(path)) return null;
         PhaseRecord? record;
-        try { record = JsonSerializer.Deserialize<PhaseRecord>(File.ReadAllBytes(path), Json); }
+        try { record = JsonSerializer.Deserialize(File.ReadAllBytes(path), LibraryJsonContext.Default.PhaseRecord); }
         catch (JsonException e)
         {
             _warnings?.Report($"warning: {path}: unreadable ({e.Message}); running the phase again");
@@ -73,7 +71,7 @@ public sealed class ExperimentCheckpoints
     {
         var dir = PhaseDirectory(seed, phase);
         Directory.CreateDirectory(dir);
-        AtomicFile.Write(Path.Combine(dir, PhaseFile), s => JsonSerializer.Serialize(s, record, Json));
+        AtomicFile.Write(Path.Combine(dir, PhaseFile), s => JsonSerializer.Serialize(s, record, LibraryJsonContext.Default.PhaseRecord));
     }
 
     private string PhaseDirectory(long seed, string phase) => Path.Combine(Options.Directory, $"{SeedPrefix}{seed}", phase);

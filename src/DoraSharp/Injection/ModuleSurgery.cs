@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -99,21 +100,19 @@ internal static class ModuleSurgery
 
     private static void ReplaceInContainer(nn.Module parent, string path, string name, nn.Module replacement)
     {
-        var type = parent.GetType();
-        var elementType = type.GetGenericArguments()[0];
-        if (!elementType.IsInstanceOfType(replacement))
-            throw new AdapterInjectionException(
-                $"Module '{path}' is held in a {Describe(parent)}, which cannot hold an adapter layer. " +
-                $"Declare it as ModuleList<Module<Tensor, Tensor>> / ModuleDict<Module<Tensor, Tensor>> instead.");
-        if (IsGeneric(type, typeof(ModuleList<>)))
+        // The containers that can hold an adapter layer (a Module<Tensor, Tensor>), matched by type rather than by
+        // reflection on their indexers, which trimming may remove (issue 13: the library is trimming/AOT-clean).
+        var index = IsGeneric(parent.GetType(), typeof(ModuleList<>)) ? int.Parse(name, System.Globalization.CultureInfo.InvariantCulture) : -1;
+        switch (parent, replacement)
         {
-            var indexer = type.GetProperty("Item", new[] { typeof(int) })!;
-            indexer.SetValue(parent, replacement, new object[] { int.Parse(name, System.Globalization.CultureInfo.InvariantCulture) });
-        }
-        else
-        {
-            var indexer = type.GetProperty("Item", new[] { typeof(string) })!;
-            indexer.SetValue(parent, replacement, new object[] { name });
+            case (ModuleList<nn.Module<Tensor, Tensor>> list, nn.Module<Tensor, Tensor> r): list[index] = r; break;
+            case (ModuleList<nn.Module> list, _): list[index] = replacement; break;
+            case (ModuleDict<nn.Module<Tensor, Tensor>> dict, nn.Module<Tensor, Tensor> r): dict[name] = r; break;
+            case (ModuleDict<nn.Module> dict, _): dict[name] = replacement; break;
+            default:
+                throw new AdapterInjectionException(
+                    $"Module '{path}' is held in a {Describe(parent)}, which cannot hold an adapter layer. " +
+                    $"Declare it as ModuleList<Module<Tensor, Tensor>> / ModuleDict<Module<Tensor, Tensor>> instead.");
         }
     }
 
@@ -137,6 +136,11 @@ internal static class ModuleSurgery
         foreach (var field in holders) field.SetValue(parent, replacement);
     }
 
+    // The fields of the user's module class: the same reflection TorchSharp's RegisterComponents does to find a module's
+    // children, so any model that works with TorchSharp in a trimmed or AOT app keeps them (its forward reads them).
+    // Where a field cannot be found, Replace throws AdapterInjectionException naming the module, never corrupts it.
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "The module's own fields, as TorchSharp's RegisterComponents reflects over them.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "The module's own fields, as TorchSharp's RegisterComponents reflects over them.")]
     private static IEnumerable<FieldInfo> InstanceFields(Type type)
     {
         const BindingFlags Flags = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;

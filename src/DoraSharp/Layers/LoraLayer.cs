@@ -275,6 +275,8 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// parameters only in this wrapper. TorchSharp's setters (Linear.weight …) touch the old, disposed tensor and
     /// throw, so the registered entry and the field behind the property are rebound directly, as <c>.to()</c> does.
     /// </summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075",
+        Justification = "The fields of TorchSharp's Linear, Embedding or Conv2d that hold their parameters, which TorchSharp's own .to() rebinds the same way.")]
     protected static void RebindParameter(nn.Module module, string name, Parameter value)
     {
         const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;

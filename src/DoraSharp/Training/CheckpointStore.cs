@@ -36,8 +36,6 @@ public sealed class CheckpointStore
     private const string TempPrefix = ".tmp-";
     private const string RngKey = "rng.torch";
 
-    // Skipped steps have NaN losses, which plain JSON cannot hold.
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly IProgress<string>? _warnings;
     private readonly int _faultDelayMs;
 
@@ -100,7 +98,7 @@ public sealed class CheckpointStore
             });
             Pause();
             var manifest = new CheckpointManifest { State = state, DataOrder = $"SplitMix64(seed {state.DataOrderSeed}, epoch {state.Epoch}) at batch {state.BatchInEpoch}", Fingerprint = fingerprint, Losses = losses.ToArray() };
-            AtomicFile.Write(Path.Combine(temp, ManifestFile), s => JsonSerializer.Serialize(s, manifest, Json));
+            AtomicFile.Write(Path.Combine(temp, ManifestFile), s => JsonSerializer.Serialize(s, manifest, LibraryJsonContext.Default.CheckpointManifest));
             Pause();
             var sums = string.Concat(new[] { StateFile, OptimizerFile, ManifestFile }.Select(f => $"{Sha256(Path.Combine(temp, f))}  {f}\n"));
             AtomicFile.Write(Path.Combine(temp, ChecksumFile), s => s.Write(Encoding.UTF8.GetBytes(sums)));
@@ -109,10 +107,14 @@ public sealed class CheckpointStore
             if (System.IO.Directory.Exists(final)) Discard(final);
             System.IO.Directory.Move(temp, final);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
+            // Whatever failed (a full disk, a tensor libtorch cannot copy, a serializer), the half-built directory goes:
+            // a failed save leaves the checkpoint directory as it was (issue 13).
             TryDeleteTree(temp);
-            throw new IOException($"{root}: could not write the checkpoint of step {state.Step} ({e.Message}); the earlier checkpoints are unchanged", e);
+            if (e is IOException or UnauthorizedAccessException)
+                throw new IOException($"{root}: could not write the checkpoint of step {state.Step} ({e.Message}); the earlier checkpoints are unchanged", e);
+            throw;
         }
         LastStep = state.Step;
         Prune();
@@ -177,7 +179,7 @@ public sealed class CheckpointStore
             }
             var manifestPath = Path.Combine(dir, ManifestFile);
             CheckpointManifest? manifest;
-            try { manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllBytes(manifestPath), Json); }
+            try { manifest = JsonSerializer.Deserialize(File.ReadAllBytes(manifestPath), LibraryJsonContext.Default.CheckpointManifest); }
             catch (JsonException e) { throw new InvalidDataException($"{manifestPath}: not a valid trainer.json ({e.Message})", e); }
             if (manifest is null || manifest.Format != CheckpointManifest.CurrentFormat)
                 throw new InvalidDataException($"{manifestPath}: format {manifest?.Format} is not {CheckpointManifest.CurrentFormat}");

@@ -5,7 +5,11 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace DoraSharp.Tests;
 
-/// <summary>The float32 conv2d input-gradient self-check, the guard's decision and libtorch's oneDNN switch.</summary>
+/// <summary>
+/// The float32 conv2d input-gradient self-check, the guard's decision and libtorch's oneDNN switch. The switch is
+/// process-wide, so these run alone (<see cref="ProcessWideState"/>).
+/// </summary>
+[Collection(ProcessWideState.Name)]
 public sealed class ConvBackwardCheckTests
 {
     private static ConvBackwardReport Report(double error) => new(error, "problem", 7, true);
@@ -82,7 +86,7 @@ public sealed class ConvBackwardCheckTests
     public void The_oneDNN_switch_is_reachable_and_takes_effect()
     {
         Assert.True(MkldnnBackend.IsAvailable, "libtorch 2.10 on Linux x64 exports at::Context::setUserEnabledMkldnn");
-        // Never switched on here: where the guard switched oneDNN off, tests running in parallel rely on it.
+        // Switched off and back to what it was, never on: where the guard switched oneDNN off, the tests after this one rely on it.
         ConvBackwardGuard.EnsureCorrect();
         var previous = MkldnnBackend.Enabled;
         try

@@ -5,7 +5,11 @@ using Xunit;
 
 namespace DoraSharp.Tests.Cli;
 
-/// <summary>`dora demo` and `dora compare` end to end on the bundled MNIST, in-process.</summary>
+/// <summary>
+/// `dora demo` and `dora compare` end to end on the bundled MNIST, in-process. They set libtorch's thread count
+/// (--threads) and Spectre.Console's width for the process, so they run alone (<see cref="ProcessWideState"/>).
+/// </summary>
+[Collection(ProcessWideState.Name)]
 public sealed class DemoCommandTests : IDisposable
 {
     /// <summary>The bundled test split's size, from data/mnist/README.md (checked by the data tests).</summary>

@@ -193,7 +193,7 @@ public sealed class AdapterEmbeddingConvTests : IDisposable
 
     // ---- refusals ---------------------------------------------------------------------------------------------
 
-    /// <summary>A DoRA adapter for a fresh <see cref="TokenConvNet"/>, its tensors edited by <paramref name="edit"/> (with PyBridge's reader).</summary>
+    /// <summary>A DoRA adapter for a fresh <see cref="TokenConvNet"/>, its tensors edited by <paramref name="edit"/> (with the tests' own reader).</summary>
     private string EditedAdapter(Action<Dictionary<string, Tensor>> edit)
     {
         var (_, lora) = Trained(dora: true);

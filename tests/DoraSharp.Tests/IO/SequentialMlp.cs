@@ -35,7 +35,7 @@ internal sealed class SequentialMlp : Module<Tensor, Tensor>
 
     /// <summary>
     /// The MLP whose <c>state_dict</c> a base weights file holds: Linear layers <c>layers.0</c>, <c>layers.2</c>, … read
-    /// from the file's <c>layers.&lt;i&gt;.weight</c> shapes (out, in), with ReLU between (read with PyBridge's reader,
+    /// from the file's <c>layers.&lt;i&gt;.weight</c> shapes (out, in), with ReLU between (read with the tests' own reader,
     /// not the code under test).
     /// </summary>
     public static SequentialMlp ShapedLike(string baseWeightsPath)

@@ -88,6 +88,38 @@ public sealed class LoraModelTests
         Assert.Equal(keys, model.state_dict().Keys.ToList()); // untouched
     }
 
+    private sealed class ListNet<T> : nn.Module<Tensor, Tensor> where T : nn.Module<Tensor, Tensor>
+    {
+        private readonly ModuleList<T> layers;
+
+        public ListNet(T first, T second) : base("ListNet")
+        {
+            layers = new ModuleList<T>(first, second);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => layers[1].call(layers[0].call(x));
+    }
+
+    [Fact]
+    public void Linears_held_directly_in_a_ModuleList_are_replaced_in_place_or_refused_by_the_list_type()
+    {
+        torch.manual_seed(2);
+        var model = new ListNet<nn.Module<Tensor, Tensor>>(nn.Linear(4, 4), nn.Linear(4, 2));
+        var x = torch.randn(3, 4);
+        var lora = LoraModel.Wrap(model, Config(false, "layers.0", "layers.1"));
+        Assert.Equal(["layers.0", "layers.1"], lora.Layers.Keys);
+        Assert.All(model.named_children().Single().module.named_children(), c => Assert.IsType<LoraLinear>(c.module));
+        var before = model.call(x).detach();
+        Perturb(lora);
+        Assert.False(before.allclose(model.call(x), rtol: 0, atol: 1e-3), "the list's forward does not reach the adapters");
+
+        var sealedList = new ListNet<Linear>(nn.Linear(4, 4), nn.Linear(4, 2));
+        var e = Assert.Throws<AdapterInjectionException>(() => LoraModel.Wrap(sealedList, Config(false, "layers.0")));
+        Assert.Contains("cannot hold an adapter layer", e.Message);
+        Assert.Contains("ModuleList<Module<Tensor, Tensor>>", e.Message);
+    }
+
     [Fact]
     public void A_refused_layer_rolls_back_the_layers_already_adapted()
     {

@@ -82,17 +82,53 @@ public sealed class LoraLinearGoldenTests
             var yEval = layer.call(t["x"]);
             var expectedEval = t.TryGetValue("y_eval", out var ye) ? ye : t["y"];
             TensorAssert.Close(expectedEval, yEval, rtol, golden.Atol(t.ContainsKey("y_eval") ? "y_eval" : "y"), "y (eval)");
-            if (golden.Init) TensorAssert.Equal(F(linear, t["x"]), yEval, "init output vs base");
+            if (golden.Init) AssertInitEqualsBase(layer, linear, t["x"], yEval, path);
 
             layer.Merge();
             TensorAssert.Close(t["merged_weight"], layer.Weight, rtol, golden.Atol("merged_weight"), "merged_weight");
             TensorAssert.Close(expectedEval, layer.call(t["x"]), rtol, golden.Atol("y"), "merged forward");
+            if (golden.Init)
+            {
+                // Merging at init multiplies W + s·B·A = W + 0 by m/n = 1: the base weight itself, so the merged layer
+                // runs the base's own F.linear on the same tensors.
+                TensorAssert.Equal(t["W"], layer.Weight.detach(), "merged weight at init vs W");
+                TensorAssert.Equal(F(linear, t["x"]), layer.call(t["x"]), "merged output at init vs base");
+            }
             layer.Unmerge();
             TensorAssert.Close(t["W"], layer.Weight, rtol, golden.Atol("merged_weight"), "unmerged weight");
         }
     }
 
     private static Tensor F(Linear linear, Tensor x) => nn.functional.linear(x, linear.weight!, linear.bias);
+
+    /// <summary>
+    /// "At initialisation the DoRA (or LoRA) layer equals the base layer", said precisely (issue 13). B = 0, so
+    /// s·B·A·x = 0 exactly; the magnitude m was initialised to the norm n that the forward divides by, computed by the
+    /// same operations on the same W, A and B, so m == n and m/n == 1 exactly. Then the LoRA and the reference DoRA
+    /// paths compute the base's own F.linear plus exact zeros, and equal it bit for bit, as do disabled adapters. The
+    /// fast DoRA path computes (m/n)·(x·Wᵀ + s·x·Aᵀ·Bᵀ) + bias, a GEMM without bias then addcmul(bias, ·, m/n), where
+    /// the base runs addmm(bias, x, Wᵀ): the same value in exact arithmetic, rounded in another order by other CPUs'
+    /// kernels (1 ulp apart on an AMD Zen 5). It must agree within a few ulps of the terms' magnitude.
+    /// </summary>
+    private static void AssertInitEqualsBase(LoraLinear layer, Linear linear, Tensor x, Tensor yEval, string path)
+    {
+        var baseOut = F(linear, x);
+        Assert.Equal(0, layer.LoraB.abs().max().to(ScalarType.Float64).item<double>());
+        if (layer.UseDora)
+        {
+            var m = layer.Magnitude!.detach();
+            var n = path == "reference" ? layer.ReferenceNorm() : layer.FactoredDirectionNorm();
+            TensorAssert.Equal(m, n, "magnitude m vs the forward's norm n at init");
+            TensorAssert.Equal(ones_like(m), DoraMath.MagnitudeScale(m, n), "m/n at init");
+        }
+        if (path == "reference" || !layer.UseDora)
+            TensorAssert.Equal(baseOut, yEval, "init output vs base");
+        else
+            TensorAssert.WithinUlps(baseOut, yEval, TensorAssert.LinearTermScale(x, linear.weight!, linear.bias), 4, "init output (fast DoRA path) vs base");
+        layer.AdapterEnabled = false;
+        try { TensorAssert.Equal(baseOut, layer.call(x), "disabled adapter vs base"); }
+        finally { layer.AdapterEnabled = true; }
+    }
 
     [Fact]
     public void Built_in_golden_directory_holds_the_linear_cases()

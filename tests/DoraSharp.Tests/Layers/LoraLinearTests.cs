@@ -125,7 +125,7 @@ public sealed class LoraLinearTests
         var x = torch.randn(5, 12);
         var y = layer.call(x);
         Assert.True(y.isfinite().all().item<bool>());
-        // The zero row outputs exactly its bias, as the base layer does.
+        // The zero row outputs exactly its bias, as the base layer does (its products and sums are all exact zeros).
         Assert.True(y[.., 2].allclose(layer.Bias![2].expand(5), rtol: 0, atol: 0));
         y.sum().backward();
         Assert.True(layer.LoraA.grad!.isfinite().all().item<bool>());

@@ -5,14 +5,13 @@ using Xunit;
 namespace DoraSharp.Tests.MiniLM;
 
 /// <summary>
-/// Loads the pretrained encoder, the tokenizer and an ONNX Runtime session once for every MiniLM test, with
-/// two threads, as the machine allows.
+/// Loads the pretrained encoder, the tokenizer and an ONNX Runtime session (two threads) once for every MiniLM test.
+/// It leaves libtorch's thread count alone: that setting is process-wide and other tests run beside these.
 /// </summary>
 public sealed class MiniLmFixture : IDisposable
 {
     public MiniLmFixture()
     {
-        TorchSharp.torch.set_num_threads(2);
         Model = MiniLmWeights.LoadPretrained(out var report);
         LoadReport = report;
         Tokenizer = MiniLmTokenizer.FromPackage();

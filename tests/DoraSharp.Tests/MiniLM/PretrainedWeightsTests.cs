@@ -16,6 +16,35 @@ public sealed class PretrainedWeightsTests(MiniLmFixture fixture, ITestOutputHel
     }
 
     [Fact]
+    public void Resources_read_from_the_assembly_file_are_those_the_runtime_gives()
+    {
+        // MiniLmPackage reads the package's .dll with System.Reflection.Metadata (no assembly load, so trimmed and AOT
+        // apps can): the runtime's own reader of the same file is the reference. Loaded into a collectible context
+        // of its own, so the library's lookup of loaded assemblies stays as it was.
+        Assert.EndsWith(MiniLmPackage.AssemblyName + ".dll", MiniLmPackage.Source);
+        var context = new System.Runtime.Loader.AssemblyLoadContext("package resources", isCollectible: true);
+        try
+        {
+            var assembly = context.LoadFromAssemblyPath(MiniLmPackage.Source);
+            foreach (var (name, open) in new (string, Func<Stream>)[] { (MiniLmPackage.ModelResourceName, MiniLmPackage.OpenModel), (MiniLmPackage.VocabularyResourceName, MiniLmPackage.OpenVocabulary) })
+            {
+                using var expected = assembly.GetManifestResourceStream(name)!;
+                using var actual = open();
+                Assert.Equal(expected.Length, actual.Length);
+                using var e = new MemoryStream();
+                using var a = new MemoryStream();
+                expected.CopyTo(e);
+                actual.CopyTo(a);
+                Assert.True(e.ToArray().AsSpan().SequenceEqual(a.ToArray()), $"{name}: bytes differ");
+            }
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+
+    [Fact]
     public void Every_initializer_is_a_parameter_or_a_known_constant()
     {
         var report = fixture.LoadReport;
