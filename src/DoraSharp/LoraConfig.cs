@@ -39,7 +39,8 @@ public sealed record LoraConfig
 
     /// <summary>
     /// The alpha of the scaling s = alpha / r (or alpha / sqrt(r) with <see cref="UseRsLora"/>);
-    /// PEFT's <c>lora_alpha</c>. Must be positive.
+    /// PEFT's <c>lora_alpha</c>. Must be positive and give a scaling between <see cref="MinScaling"/> and
+    /// <see cref="MaxScaling"/>.
     /// </summary>
     public double LoraAlpha { get; init; } = 8;
 
@@ -87,6 +88,39 @@ public sealed record LoraConfig
     public double Scaling => LoraMath.Scaling(LoraAlpha, R, UseRsLora);
 
     /// <summary>
+    /// The largest scaling s accepted. The adapters compute in float32 (or float64), and libtorch refuses a scalar
+    /// that overflows the tensor's dtype: the DoRA norm passes s² (docs/math.md eq. 11), so s above
+    /// sqrt(3.4e38) ≈ 1.8e19 fails inside libtorch, and long before that s·B·A and s²·‖B_i‖²‖A‖² overflow to
+    /// infinity for factors of ordinary size. At 1e6, s² = 1e12 leaves 26 orders of magnitude of float32 range for
+    /// the factors. PEFT's users work with s between 1/r and a few hundred (alpha = 2r with rsLoRA at r = 4096
+    /// gives 128), so the limit refuses only values that cannot be meant (e.g. lora_alpha 1e30).
+    /// </summary>
+    public const double MaxScaling = 1e6;
+
+    /// <summary>
+    /// The smallest scaling s accepted: s² (used by the DoRA norm) must stay a normal float32 number (above
+    /// 1.2e-38) with room for the factors' norms; at 1e-12, s² = 1e-24. With factors of ordinary size (entries
+    /// near 1) s·B·A is then below float32 rounding of any weight, so the limit refuses no useful adapter.
+    /// </summary>
+    public const double MinScaling = 1e-12;
+
+    /// <summary>
+    /// Why the scaling of (<paramref name="loraAlpha"/>, <paramref name="r"/>, <paramref name="useRsLora"/>) is
+    /// out of range, or null when it is in [<see cref="MinScaling"/>, <see cref="MaxScaling"/>]; shared by
+    /// <see cref="Validate"/> and the PEFT config reader so both refuse the same values with the same words.
+    /// </summary>
+    internal static string? ScalingProblem(double loraAlpha, int r, bool useRsLora)
+    {
+        double s = LoraMath.Scaling(loraAlpha, r, useRsLora);
+        if (s is >= MinScaling and <= MaxScaling) return null;
+        string formula = useRsLora ? "lora_alpha / sqrt(r)" : "lora_alpha / r";
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        return $"with r = {r}{(useRsLora ? " and use_rslora" : "")} the scaling s = {formula} = {s.ToString("R", c)}, " +
+            $"but s must be in [{MinScaling.ToString("R", c)}, {MaxScaling.ToString("R", c)}]: a larger s overflows float32 in the adapter's math " +
+            "(s² enters the DoRA norm), a smaller one makes the update vanish below float32 rounding";
+    }
+
+    /// <summary>
     /// Checks every option on its own (not against a model). Throws <see cref="LoraConfigException"/>
     /// naming the option, the value and what is allowed.
     /// </summary>
@@ -96,6 +130,8 @@ public sealed record LoraConfig
             throw new LoraConfigException(nameof(R), R, "r must be an integer >= 1");
         if (!(LoraAlpha > 0) || double.IsInfinity(LoraAlpha))
             throw new LoraConfigException(nameof(LoraAlpha), LoraAlpha, "lora_alpha must be a finite number > 0");
+        if (ScalingProblem(LoraAlpha, R, UseRsLora) is { } scalingProblem)
+            throw new LoraConfigException(nameof(LoraAlpha), LoraAlpha, scalingProblem);
         if (!(LoraDropout >= 0 && LoraDropout < 1))
             throw new LoraConfigException(nameof(LoraDropout), LoraDropout, "lora_dropout must be in [0, 1)");
         if (TargetModules is null && TargetModulesRegex is null)

@@ -17,6 +17,17 @@ internal sealed record AdapterSlot(string Path, object Layer, AdapterLayerType T
     /// <summary>The base layer's type name, for messages ("Linear").</summary>
     public string Kind => Type.ToString();
 
+    /// <summary>
+    /// The dtype of the adapter's tensors, which a load converts the file's values to: float64 for a float64 base,
+    /// float32 otherwise (PEFT's autocast_adapter_dtype, <see cref="DoraMath.NormDType"/>).
+    /// </summary>
+    public ScalarType AdapterDType => Layer switch
+    {
+        LoraLayer layer => layer.LoraA.dtype,
+        nn.Module module => DoraMath.NormDType((module.get_parameter("weight") ?? throw new InvalidOperationException($"Internal error: module '{Path}' has no weight.")).dtype),
+        _ => throw new InvalidOperationException($"Internal error: slot '{Path}' holds a {Layer.GetType().Name}."),
+    };
+
     /// <summary>The file key of <paramref name="kind"/> for this module.</summary>
     public string Key(AdapterTensorKind kind) => AdapterKeys.For(Path, Type, kind);
 

@@ -16,7 +16,9 @@ namespace DoraSharp.IO;
 /// are ignored and listed in <see cref="PeftAdapterConfig.IgnoredFields"/>, as PEFT ignores fields added by newer
 /// versions (<c>_check_and_remove_unused_kwargs</c>).</item>
 /// <item><c>peft_type</c> is required (PEFT's <c>MIN_EXPECTED_CONFIG_KEYS</c>) and must be "LORA".</item>
-/// <item><c>r</c> is an integer ≥ 1; <c>lora_alpha</c> a finite number &gt; 0; <c>lora_dropout</c> in [0, 1).</item>
+/// <item><c>r</c> is an integer ≥ 1; <c>lora_alpha</c> a finite number &gt; 0 whose scaling s = alpha / r (or
+/// alpha / sqrt(r)) lies in [<see cref="LoraConfig.MinScaling"/>, <see cref="LoraConfig.MaxScaling"/>], where the
+/// adapter's float32 math stays finite; <c>lora_dropout</c> in [0, 1).</item>
 /// <item><c>target_modules</c> is a non-empty list of names or one regular expression (not "all-linear", which
 /// PEFT expands to names before it saves); null is refused because PEFT then picks modules from a table of
 /// Transformers architectures. <c>exclude_modules</c> and <c>modules_to_save</c> are null or a list.</item>
@@ -151,6 +153,11 @@ internal static class PeftConfigReader
             if (_config.TargetModules is null && _config.TargetModulesRegex is null)
             {
                 throw Fail("target_modules", "is missing or null; PEFT then picks modules from its table of Transformers architectures, which DoraSharp cannot reproduce: list the module names");
+            }
+            // Checked once every field is read: the scaling depends on r, lora_alpha and use_rslora, in any order.
+            if (LoraConfig.ScalingProblem(_config.LoraAlpha, _config.R, _config.UseRsLora) is { } scalingProblem)
+            {
+                throw Fail("lora_alpha", $"is {_config.LoraAlpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}; {scalingProblem}");
             }
             return _config with { IgnoredFields = ignored };
         }

@@ -137,6 +137,9 @@ public sealed class AdapterLoadRefusalTests : IDisposable
     [InlineData("lora_alpha", "0", "field \"lora_alpha\" is 0; lora_alpha must be a number > 0")]
     [InlineData("lora_alpha", "-8", "field \"lora_alpha\" is -8")]
     [InlineData("lora_alpha", "1e999", "field \"lora_alpha\" is 1e999, which is not a finite number")]
+    [InlineData("lora_alpha", "1e30", "field \"lora_alpha\" is 1E+30; with r = 4 the scaling s = lora_alpha / r = 2.5E+29, but s must be in [1E-12, 1000000]")]
+    [InlineData("lora_alpha", "4000004", "field \"lora_alpha\" is 4000004; with r = 4 the scaling s = lora_alpha / r = 1000001")]
+    [InlineData("lora_alpha", "1e-300", "field \"lora_alpha\" is 1E-300; with r = 4 the scaling")]
     [InlineData("lora_dropout", "1.0", "field \"lora_dropout\" is 1.0; lora_dropout must be in [0, 1)")]
     [InlineData("lora_dropout", "-0.1", "field \"lora_dropout\" is -0.1")]
     [InlineData("use_dora", "\"true\"", "field \"use_dora\" is the string")]
@@ -452,6 +455,51 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         MismatchRefused(dir, TensorsOf(dir), Key,
             [$"tensor '{Key}' has shape [32, 4]", "module 'layers.0' (784 → 16) has shape [16, 4]", "layer of another size"],
             model: new Mlp(784, 16, 64, 10));
+    }
+
+    [Fact]
+    public void A_huge_alpha_with_rsLoRA_is_refused_whatever_the_field_order()
+    {
+        // use_rslora comes after lora_alpha in the file; the scaling is checked once all fields are read.
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c =>
+        {
+            c.Remove("use_rslora");
+            c.Remove("lora_alpha");
+            c["lora_alpha"] = 1e30;
+            c["use_rslora"] = true;
+        });
+        FormatRefused(dir, ConfigOf(dir), "field \"lora_alpha\" is 1E+30; with r = 4 and use_rslora the scaling s = lora_alpha / sqrt(r) = 5E+29");
+    }
+
+    [Theory]
+    [InlineData("layers.0.lora_A.weight", float.NaN, "holds at flat index 5 the value NaN; adapter weights must be finite")]
+    [InlineData("layers.2.lora_B.weight", float.PositiveInfinity, "holds at flat index 5 the value Infinity")]
+    [InlineData("layers.4.lora_magnitude_vector", float.NegativeInfinity, "holds at flat index 5 the value -Infinity")]
+    public void Non_finite_adapter_values_are_refused(string name, float value, string fragment)
+    {
+        string key = Prefix + name;
+        string dir = AdapterWithTensors(t =>
+        {
+            var edited = t[key].clone();
+            edited.view(-1)[5] = torch.tensor(value);
+            t[key] = edited;
+        });
+        FormatRefused(dir, TensorsOf(dir), $"tensor '{key}'", fragment);
+    }
+
+    [Fact]
+    public void A_float64_value_beyond_float32s_range_is_refused_for_a_float32_adapter()
+    {
+        // Finite in the file (F64), infinite once converted to the float32 adapter of a float32 base.
+        const string Key = Prefix + "layers.2.lora_A.weight";
+        string dir = AdapterWithTensors(t =>
+        {
+            var edited = t[Key].to(ScalarType.Float64);
+            edited.view(-1)[7] = torch.tensor(1e300);
+            t[Key] = edited;
+        });
+        FormatRefused(dir, TensorsOf(dir), $"tensor '{Key}' holds at flat index 7 the value 1E+300, which overflows the adapter's dtype Float32");
     }
 
     [Fact]
