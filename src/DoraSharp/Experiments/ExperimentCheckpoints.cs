@@ -53,6 +53,11 @@ public sealed class ExperimentCheckpoints
     {
         var path = Path.Combine(PhaseDirectory(seed, phase), PhaseFile);
         if (!File.Exists(path)) return null;
+        if (RegularFile.NonRegularKind(path) is { } kind)
+        {
+            _warnings?.Report($"warning: {path}: is {kind}, not a regular file; running the phase again");
+            return null;
+        }
         PhaseRecord? record;
         try { record = JsonSerializer.Deserialize<PhaseRecord>(File.ReadAllBytes(path), Json); }
         catch (JsonException e)

@@ -311,6 +311,7 @@ public static class AdapterFiles
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string configPath = Path.Combine(directory, ConfigFileName);
+        RegularFile.Check(configPath, problem => new AdapterFormatException(configPath, problem));
         if (!File.Exists(configPath))
         {
             throw new AdapterFormatException(configPath, "the file does not exist; a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors");

@@ -89,6 +89,7 @@ internal static class PeftConfigReader
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static PeftAdapterConfig Read(string path)
     {
+        RegularFile.Check(path, problem => new AdapterFormatException(path, problem));
         byte[] bytes;
         using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
         {
