@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace DoraSharp;
 
 /// <summary>How the low-rank factors are initialised (PEFT's <c>init_lora_weights</c>).</summary>
@@ -56,7 +54,10 @@ public sealed record LoraConfig
 
     /// <summary>
     /// One regular expression that must match a module's whole dotted path (PEFT's
-    /// <c>target_modules</c> given as a string, matched with <c>re.fullmatch</c>).
+    /// <c>target_modules</c> given as a string, matched with <c>re.fullmatch</c>). It is a Python regular
+    /// expression (e.g. <c>(?P&lt;name&gt;…)</c>, <c>(?x)</c> comments, <c>\Z</c>), translated to .NET with Python's
+    /// meaning; a construct without a faithful translation is refused by name. Matching all module paths of one
+    /// Wrap or load may take at most one second in all.
     /// </summary>
     public string? TargetModulesRegex { get; init; }
 
@@ -144,10 +145,12 @@ public sealed record LoraConfig
             throw new LoraConfigException(nameof(TargetModules), $"'{blank}'", "module names must not be empty");
         if (TargetModulesRegex is not null)
         {
-            try { _ = new Regex(TargetModulesRegex); }
-            catch (ArgumentException e)
+            // PEFT matches it with Python's re.fullmatch: checked with Python's syntax (PythonRegex), not .NET's.
+            try { PythonRegex.Validate(TargetModulesRegex); }
+            catch (PythonRegexException e)
             {
-                throw new LoraConfigException(nameof(TargetModulesRegex), TargetModulesRegex, $"not a valid regular expression: {e.Message}");
+                throw new LoraConfigException(nameof(TargetModulesRegex), TargetModulesRegex,
+                    $"not a valid regular expression for Python's re (PEFT matches it with re.fullmatch), or one DoraSharp cannot translate faithfully: {e.Message}");
             }
         }
         if (ModulesToSave?.FirstOrDefault(string.IsNullOrWhiteSpace) is { } blankSave)
@@ -165,6 +168,13 @@ public sealed class LoraConfigException : ArgumentException
     /// <summary>Creates the exception for option <paramref name="option"/> holding <paramref name="value"/>.</summary>
     public LoraConfigException(string option, object? value, string expected)
         : base($"LoraConfig.{option} = {Format(value)} is invalid: {expected}.", option)
+    {
+        Option = option;
+    }
+
+    /// <summary>As the public constructor, with the exception that caused it (a regex match that ran out of time).</summary>
+    internal LoraConfigException(string option, object? value, string expected, Exception? innerException)
+        : base($"LoraConfig.{option} = {Format(value)} is invalid: {expected}.", option, innerException)
     {
         Option = option;
     }

@@ -160,11 +160,16 @@ public static class AdapterFiles
     /// <exception cref="IOException">A file cannot be read.</exception>
     /// <param name="adapterName">The name the adapter gets (PEFT's <c>adapter_name</c>).</param>
     public static LoraModel Load(nn.Module model, string directory, bool isTrainable = false, string adapterName = LoraModel.DefaultAdapterName)
+        => Load(model, directory, isTrainable, adapterName, new RegexBudget());
+
+    /// <summary>As the public overload, with the regex time budget of the whole load given (tests).</summary>
+    internal static LoraModel Load(nn.Module model, string directory, bool isTrainable, string adapterName, RegexBudget budget)
     {
         ArgumentNullException.ThrowIfNull(model);
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
         LoraConfig config = ReadLoraConfig(configPath);
-        AdapterLayout layout = AdapterLayout.ForModel(model, config, configPath);
+        // One regex time budget for the whole load: the layout check and Wrap below match the same paths.
+        AdapterLayout layout = AdapterLayout.ForModel(model, config, configPath, budget: budget);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
         var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
@@ -174,17 +179,17 @@ public static class AdapterFiles
         LoraModel lora;
         try
         {
-            lora = LoraModel.Wrap(model, config, adapterName);
+            lora = LoraModel.Wrap(model, config, adapterName, budget);
+        }
+        catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
+        {
+            Restore(requiresGrad);
+            throw AdapterLayout.RegexTimeout(configPath, config, timeout, layout.Modules.Count, budget);
         }
         catch (LoraConfigException e)
         {
             Restore(requiresGrad);
             throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {e.Message}", "target_modules", e);
-        }
-        catch (RegexMatchTimeoutException e)
-        {
-            Restore(requiresGrad);
-            throw new AdapterFormatException(configPath, $"field \"target_modules\": the regular expression took too long on module path {DisplayText.Quote(e.Input)}", e);
         }
         catch
         {
@@ -228,14 +233,19 @@ public static class AdapterFiles
             throw new ArgumentException($"An adapter named '{adapterName}' exists already (adapters: {string.Join(", ", lora.AdapterNames)}); choose another name or DeleteAdapter it first.", nameof(adapterName));
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
         LoraConfig config = ReadLoraConfig(configPath);
-        AdapterLayout layout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView());
+        var budget = new RegexBudget();
+        AdapterLayout layout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView(), budget);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
         var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
 
         try
         {
-            lora.AddAdapter(adapterName, config);
+            lora.AddAdapter(adapterName, config, budget);
+        }
+        catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
+        {
+            throw AdapterLayout.RegexTimeout(configPath, config, timeout, layout.Modules.Count, budget);
         }
         catch (LoraConfigException e)
         {

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using System.Text.Unicode;
 
 namespace DoraSharp.IO;
@@ -278,11 +277,12 @@ internal static class PeftConfigReader
                     }
                     try
                     {
-                        _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromSeconds(1));
+                        // PEFT matches it with Python's re.fullmatch: Python's syntax, translated (PythonRegex).
+                        PythonRegex.Validate(pattern);
                     }
-                    catch (ArgumentException e)
+                    catch (PythonRegexException e)
                     {
-                        throw Fail(name, $"is {DisplayText.Quote(pattern)}, which is not a valid .NET regular expression ({e.Message})");
+                        throw Fail(name, $"is {DisplayText.Quote(pattern)}, which is not a valid Python regular expression or has no faithful .NET translation ({e.Message})");
                     }
                     _config = _config with { TargetModules = null, TargetModulesRegex = pattern };
                     return;

@@ -149,7 +149,9 @@ public sealed class AdapterLoadRefusalTests : IDisposable
     [InlineData("target_modules", "[\"layers.0\", 3]", "field \"target_modules[1]\" is the number 3")]
     [InlineData("target_modules", "[\"layers.0\", \" \"]", "field \"target_modules[1]\" is empty")]
     [InlineData("target_modules", "\"all-linear\"", "field \"target_modules\" is \"all-linear\"")]
-    [InlineData("target_modules", "\"layers\\\\.(0\"", "not a valid .NET regular expression")]
+    [InlineData("target_modules", "\"layers\\\\.(0\"", "not a valid Python regular expression or has no faithful .NET translation (missing ), unterminated subpattern at position 8)")]
+    [InlineData("target_modules", "\"layers\\\\.\\\\p{N}\"", "(bad escape \\p at position 8)")]
+    [InlineData("target_modules", "\"(?P<i>layers)\\\\.[^\\\\W\\\\d]\"", "the negated class escape \\W inside a set with other items has no faithful .NET form")]
     [InlineData("target_modules", "{\"a\": 1}", "field \"target_modules\" is an object; expected a list of module names or one regular expression")]
     [InlineData("exclude_modules", "\"layers\\\\.2\"", "field \"exclude_modules\" is a regular expression")]
     [InlineData("init_lora_weights", "\"pissa\"", "field \"init_lora_weights\" is 'pissa': that scheme rewrites the base weights")]
@@ -225,6 +227,19 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         AdapterFixture.EditConfig(dir, c => c[field] = JsonNode.Parse(json));
         var lora = LoraModel.LoadAdapter(new Mlp(), dir);
         Assert.Equal(3, lora.Layers.Count);
+    }
+
+    [Theory]
+    [InlineData("(?x)layers\\.[024] # all linear")]            // issue 13, defect 6: the comment swallowed the wrapper's ')'
+    [InlineData("(?P<block>layers)\\.(?:0|2|4)\\Z")]          // Python's named group and \Z
+    [InlineData("layers\\.[0-4]{,1}(?<=[024])")]               // {,1}: Python's 0-to-1
+    public void Python_regexes_load_selecting_the_modules_Python_selects(string pattern)
+    {
+        // re.fullmatch(pattern, key) selects layers.0, layers.2 and layers.4 of the fixture's MLP in Python.
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c => c["target_modules"] = pattern);
+        var lora = LoraModel.LoadAdapter(new Mlp(), dir);
+        Assert.Equal(["layers.0", "layers.2", "layers.4"], lora.Layers.Keys);
     }
 
     [Fact]
