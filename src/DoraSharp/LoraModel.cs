@@ -143,12 +143,7 @@ public sealed partial class LoraModel
             if (module is LoraLayer)
                 throw new AdapterInjectionException($"Module '{path}' already has an adapter; add more adapters with AddAdapter on its LoraModel, or unload it before wrapping again.");
             if (LoraLayerFactory.IsSupported(module)) { targets.Add((path, module)); continue; }
-            // A list entry that names a leaf of another type is a mistake worth reporting (PEFT raises too);
-            // containers and regex hits on other types are simply not adaptable.
-            if (config.TargetModules is not null && !module.named_children().Any()
-                && config.TargetModules.Any(t => TargetMatcher.NameMatches(path, t)))
-                throw new LoraConfigException(nameof(LoraConfig.TargetModules), path,
-                    $"module '{path}' is a {module.GetType().Name}; only {LoraLayerFactory.SupportedTypes} layers can be adapted");
+            if (UnsupportedListedLeaf(config, path, module) is { } refusal) throw refusal;
         }
 
         if (targets.Count == 0)
@@ -215,6 +210,18 @@ public sealed partial class LoraModel
                 "it matches no module of the model (PEFT matches a module whose dotted path ends with an entry)");
         return found;
     }
+
+    /// <summary>
+    /// The refusal of a target list entry that names a leaf module of a type adapters cannot wrap (PEFT raises too), or
+    /// null; containers and regex hits on other types are simply not adaptable. Shared with the adapter loads'
+    /// <c>AdapterLayout.ForModel</c>, so a file is refused by the same rule and words as Wrap.
+    /// </summary>
+    internal static LoraConfigException? UnsupportedListedLeaf(LoraConfig config, string path, nn.Module module) =>
+        config.TargetModules is not null && !LoraLayerFactory.IsSupported(module) && !module.named_children().Any()
+            && config.TargetModules.Any(t => TargetMatcher.NameMatches(path, t))
+            ? new LoraConfigException(nameof(LoraConfig.TargetModules), path,
+                $"module '{path}' is a {module.GetType().Name}; only {LoraLayerFactory.SupportedTypes} layers can be adapted")
+            : null;
 
     /// <summary>Why a regex was stopped: the pattern, the one budget for all paths, and where it stopped.</summary>
     internal static string RegexTimeoutMessage(System.Text.RegularExpressions.RegexMatchTimeoutException e, int paths, RegexBudget budget) =>

@@ -193,8 +193,16 @@ internal sealed class AdapterLayout
                 // A module path the regex cannot be trusted on (a character beyond U+FFFF): the file's regex is refused.
                 throw new AdapterFormatException(configPath, $"field \"target_modules\": {e.Message}", e);
             }
-            if (!targeted || !LoraLayerFactory.IsSupported(module)) continue;
-            if (matcher.IsExcluded(path) || toSave.Any(m => LoraModel.IsWithin(path, m))) excluded.Add(path);
+            if (!targeted) continue;
+            bool isExcluded = matcher.IsExcluded(path) || toSave.Any(m => LoraModel.IsWithin(path, m));
+            if (!LoraLayerFactory.IsSupported(module))
+            {
+                // Wrap's rule (LoraModel.UnsupportedListedLeaf), checked here so every load refuses it before anything changes.
+                if (!isExcluded && LoraModel.UnsupportedListedLeaf(config, path, module) is { } refusal)
+                    throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {refusal.Message}", "target_modules", refusal);
+                continue;
+            }
+            if (isExcluded) excluded.Add(path);
             else targets.Add((path, module));
         }
         if (targets.Count == 0)

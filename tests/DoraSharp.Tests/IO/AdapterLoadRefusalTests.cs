@@ -560,7 +560,61 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         var lora = LoraModel.Wrap(model, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["layers.0", "layers.2"] });
         using var snapshot = ModelSnapshot.Take(model);
         var e = Assert.Throws<AdapterMismatchException>(() => lora.LoadAdapterWeights(AdapterFixture.Directory));
-        Assert.Equal(Prefix + "layers.4.lora_A.weight", e.Key);
+        Assert.Equal("target_modules", e.Key);
+        Assert.Contains("selects [layers.0, layers.2, layers.4] in this model, but the LoraModel's adapter adapts [layers.0, layers.2]", e.Message);
+        snapshot.AssertUnchanged(model);
+    }
+
+    /// <summary>Config edits that make the fixture an adapter LoadAdapter refuses (issue 13, defect 9).</summary>
+    public static TheoryData<string, string> ConfigsLoadAdapterRefuses() => new()
+    {
+        { "target_modules", "[\"fc1\", \"fc2\"]" },                          // selects nothing in this model
+        { "target_modules", "[\"layers.0\", \"layers.1\", \"layers.2\", \"layers.4\"]" }, // layers.1 is a ReLU
+        { "exclude_modules", "[\"layers.2\"]" },                                // the file's layers.2 tensors are then unexpected
+        { "modules_to_save", "[\"head\"]" },                                    // no such module
+        { "modules_to_save", "[\"layers.4\"]" },                                // an adapted module trained in full
+        { "target_modules", "\"layers\\\\.[01]\"" },                        // a regex selecting other modules
+    };
+
+    [Theory]
+    [MemberData(nameof(ConfigsLoadAdapterRefuses))]
+    public void LoadAdapterWeights_refuses_what_LoadAdapter_refuses_with_the_same_message(string field, string json)
+    {
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c => c[field] = JsonNode.Parse(json));
+        var fromLoad = Assert.ThrowsAny<IOException>(() => LoraModel.LoadAdapter(new Mlp(), dir));
+
+        // The fixture's options on all three Linear layers: before this check, LoadAdapterWeights accepted every one of
+        // these files, because it compared only r, lora_alpha, use_dora and use_rslora and ignored the file's modules.
+        var model = new Mlp();
+        var lora = LoraModel.Wrap(model, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["layers.0", "layers.2", "layers.4"] });
+        using var snapshot = ModelSnapshot.Take(model);
+        var fromWeights = Assert.ThrowsAny<IOException>(() => lora.LoadAdapterWeights(dir));
+        Assert.Equal(fromLoad.GetType(), fromWeights.GetType());
+        Assert.Equal(fromLoad.Message, fromWeights.Message);
+        Assert.Equal((fromLoad as AdapterMismatchException)?.Key, (fromWeights as AdapterMismatchException)?.Key);
+        snapshot.AssertUnchanged(model);
+    }
+
+    [Fact]
+    public void LoadAdapterWeights_refuses_a_consistent_file_for_other_modules_naming_both_module_lists()
+    {
+        // A file LoadAdapter accepts (it targets layers.0 and layers.2 and holds exactly their tensors), loaded into
+        // adapters on all three layers: refused by its config, not only by a missing key.
+        string dir = AdapterWithTensors(t =>
+        {
+            foreach (string key in t.Keys.Where(k => k.Contains("layers.4.")).ToList()) t.Remove(key);
+        });
+        AdapterFixture.EditConfig(dir, c => c["target_modules"] = new JsonArray("layers.0", "layers.2"));
+        Assert.Equal(2, LoraModel.LoadAdapter(new Mlp(), dir).Layers.Count);
+
+        var model = new Mlp();
+        var lora = LoraModel.Wrap(model, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["layers.0", "layers.2", "layers.4"] });
+        using var snapshot = ModelSnapshot.Take(model);
+        var e = Assert.Throws<AdapterMismatchException>(() => lora.LoadAdapterWeights(dir));
+        Assert.Equal(ConfigOf(dir), e.FilePath);
+        Assert.Equal("target_modules", e.Key);
+        Assert.Contains("selects [layers.0, layers.2] in this model, but the LoraModel's adapter adapts [layers.0, layers.2, layers.4]", e.Message);
         snapshot.AssertUnchanged(model);
     }
 
