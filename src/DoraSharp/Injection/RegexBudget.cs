@@ -7,8 +7,8 @@ namespace DoraSharp;
 /// <see cref="LoraModel.Wrap"/>, <see cref="LoraModel.AddAdapter"/> or adapter load — not per path. A pattern that
 /// backtracks exponentially, such as <c>(a+)+$</c>, takes about 0.4 s on each of 40 paths of 21 a's; with a timeout
 /// per path that adds up to 16 s, with one budget the load stops after <see cref="Limit"/>. Each match is given
-/// what is left of the budget as its .NET match timeout, so the total never exceeds the limit by more than .NET's
-/// timeout granularity.
+/// about what is left of the budget as its .NET match timeout (<see cref="TargetMatcher"/>), so the total stays
+/// within 5 % of the limit (plus .NET's timeout granularity).
 /// </summary>
 internal sealed class RegexBudget
 {

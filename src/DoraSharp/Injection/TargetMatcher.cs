@@ -17,6 +17,7 @@ public sealed class TargetMatcher
     private readonly string? _translated;
     private readonly RegexOptions _options;
     private readonly RegexBudget _budget;
+    private Regex? _regex;   // rebuilt as the budget runs down, see MatchesTarget
     private readonly IReadOnlyList<string> _excluded;
     private readonly IReadOnlyList<string> _modulesToSave;
 
@@ -81,8 +82,13 @@ public sealed class TargetMatcher
                 $"module path '{path}' holds a character beyond U+FFFF; Python's re matches it as one code point and .NET as two UTF-16 units, " +
                 "so the regex could select other modules than PEFT's; list the module names in TargetModules instead");
         }
-        // Each match gets what is left of the one budget of this load as its timeout (RegexBudget).
-        return new Regex(_translated, _options, _budget.Next(_pattern!, path)).IsMatch(path);
+        // Each match may run for what is left of the one budget of this load (RegexBudget). A Regex's timeout is fixed
+        // when it is built (about 25 µs for a PEFT pattern), so one is reused while its timeout exceeds what is left by
+        // at most a twentieth of the limit: the load stops within 5 % of the limit, after about 20 rebuilds at most.
+        TimeSpan left = _budget.Next(_pattern!, path);
+        if (_regex is null || _regex.MatchTimeout > left + _budget.Limit / 20)
+            _regex = new Regex(_translated, _options, left);
+        return _regex.IsMatch(path);
     }
 
     /// <summary>The target list entries that match none of <paramref name="paths"/> (empty for a regex).</summary>
