@@ -32,7 +32,10 @@ public enum LoraBias
 /// </summary>
 public sealed record LoraConfig
 {
-    /// <summary>Rank r of the update B·A (PEFT's <c>r</c>). Must be at least 1.</summary>
+    /// <summary>
+    /// Rank r of the update B·A (PEFT's <c>r</c>). Must be at least 1, and small enough that each adapter holds at most
+    /// <see cref="LoraLayer.MaxAdapterValues"/> values (checked when the layer is built, which knows its size).
+    /// </summary>
     public int R { get; init; } = 8;
 
     /// <summary>

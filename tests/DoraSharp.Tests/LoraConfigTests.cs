@@ -79,6 +79,35 @@ public sealed class LoraConfigTests
         Assert.True(linear.weight!.requires_grad, "the refused layer left the base layer as it was");
     }
 
+    public static TheoryData<string, int, string> HugeRanks() => new()
+    {
+        // r × (in + out) for a Linear, r × (num + dim) for an Embedding, r × (in·kh·kw + out) for a Conv2d, above 2^31.
+        { "linear", int.MaxValue, "LoraLinear adapter of a weight of shape [32, 784] would hold r × 816" },
+        { "small-linear", (1 << 28) + 1, "LoraLinear adapter of a weight of shape [5, 3] would hold r × 8 = 2.147e9 values" },
+        { "embedding", int.MaxValue, "LoraEmbedding adapter of a weight of shape [20, 8] would hold r × 28" },
+        { "conv", int.MaxValue, "LoraConv2d adapter of a weight of shape [4, 2, 3, 3] would hold r × 22" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HugeRanks))]
+    public void A_rank_whose_adapter_would_exceed_2_to_the_31_values_is_refused_before_allocating(string layer, int r, string fragment)
+    {
+        // Before the check, libtorch's allocator failed with an ExternalException (or, on a host that overcommits
+        // memory, the process was killed while the factors were initialised).
+        using TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> module = layer switch
+        {
+            "linear" => TorchSharp.torch.nn.Linear(784, 32),
+            "small-linear" => TorchSharp.torch.nn.Linear(3, 5),
+            "embedding" => TorchSharp.torch.nn.Embedding(20, 8),
+            _ => TorchSharp.torch.nn.Conv2d(2, 4, 3),
+        };
+        var config = Valid with { R = r, LoraAlpha = r };
+        var e = Assert.Throws<LoraConfigException>(() => LoraLayerFactory.Create(module, config));
+        Assert.Equal("R", e.Option);
+        Assert.Contains(fragment, e.Message);
+        Assert.All(module.parameters(), p => Assert.True(p.requires_grad, "the refused layer left the base layer as it was"));
+    }
+
     [Fact]
     public void Wrap_validates_before_touching_the_model()
     {
