@@ -21,10 +21,10 @@ public sealed partial class LoraModel
     /// <exception cref="LoraConfigException">An option is invalid or the targets match no supported layer.</exception>
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it, or a module is both an adapter target and a module to save of different adapters.</exception>
     /// <exception cref="InvalidOperationException">The active adapter is merged (unmerge first), or the adapters were unloaded.</exception>
-    public void AddAdapter(string adapterName, LoraConfig config) => AddAdapter(adapterName, config, budget: null);
+    public void AddAdapter(string adapterName, LoraConfig config) => AddAdapterWithBudget(adapterName, config, budget: null);
 
     /// <summary>As the public overload; a load passes the <see cref="RegexBudget"/> its file checks already drew on.</summary>
-    internal void AddAdapter(string adapterName, LoraConfig config, RegexBudget? budget)
+    internal void AddAdapterWithBudget(string adapterName, LoraConfig config, RegexBudget? budget)
     {
         ThrowIfUnloaded();
         ArgumentNullException.ThrowIfNull(config);

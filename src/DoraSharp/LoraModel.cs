@@ -78,10 +78,10 @@ public sealed partial class LoraModel
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot reliably replace it.</exception>
     /// <exception cref="ConvBackendException">The model has convolutions and this CPU's float32 conv2d input gradient is wrong beyond repair (<see cref="ConvBackwardGuard"/>).</exception>
     public static LoraModel Wrap(nn.Module model, LoraConfig config, string adapterName = DefaultAdapterName)
-        => Wrap(model, config, adapterName, budget: null);
+        => WrapWithBudget(model, config, adapterName, budget: null);
 
     /// <summary>As the public overload; a load passes the <see cref="RegexBudget"/> its file checks already drew on.</summary>
-    internal static LoraModel Wrap(nn.Module model, LoraConfig config, string adapterName, RegexBudget? budget)
+    internal static LoraModel WrapWithBudget(nn.Module model, LoraConfig config, string adapterName, RegexBudget? budget)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
@@ -123,7 +123,7 @@ public sealed partial class LoraModel
     }
 
     /// <summary>Finds the targets and modules to save of <paramref name="config"/> in the base view and builds the adapter layers (not yet in the model).</summary>
-    /// <exception cref="LoraConfigException">Also when the regex matches use up the budget (the inner exception is the <see cref="RegexMatchTimeoutException"/>).</exception>
+    /// <exception cref="LoraConfigException">Also when the regex matches use up the budget (the inner exception is the <see cref="System.Text.RegularExpressions.RegexMatchTimeoutException"/>).</exception>
     private static NamedAdapter Build(string name, LoraConfig config, List<(string Path, nn.Module Module)> view, RegexBudget? budget)
     {
         var matcher = new TargetMatcher(config, budget);

@@ -160,10 +160,10 @@ public static class AdapterFiles
     /// <exception cref="IOException">A file cannot be read.</exception>
     /// <param name="adapterName">The name the adapter gets (PEFT's <c>adapter_name</c>).</param>
     public static LoraModel Load(nn.Module model, string directory, bool isTrainable = false, string adapterName = LoraModel.DefaultAdapterName)
-        => Load(model, directory, isTrainable, adapterName, new RegexBudget());
+        => LoadWithBudget(model, directory, isTrainable, adapterName, new RegexBudget());
 
     /// <summary>As the public overload, with the regex time budget of the whole load given (tests).</summary>
-    internal static LoraModel Load(nn.Module model, string directory, bool isTrainable, string adapterName, RegexBudget budget)
+    internal static LoraModel LoadWithBudget(nn.Module model, string directory, bool isTrainable, string adapterName, RegexBudget budget)
     {
         ArgumentNullException.ThrowIfNull(model);
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
@@ -179,7 +179,7 @@ public static class AdapterFiles
         LoraModel lora;
         try
         {
-            lora = LoraModel.Wrap(model, config, adapterName, budget);
+            lora = LoraModel.WrapWithBudget(model, config, adapterName, budget);
         }
         catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
         {
@@ -241,7 +241,7 @@ public static class AdapterFiles
 
         try
         {
-            lora.AddAdapter(adapterName, config, budget);
+            lora.AddAdapterWithBudget(adapterName, config, budget);
         }
         catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
         {

@@ -517,8 +517,9 @@ internal static class PythonRegex
                     shorthands.Add(shorthand);
                     continue;
                 }
-                if (lo > 0xFFFF) throw BeyondBmp(itemAt);
-                AddFolded(set, lo.Value, lo.Value);
+                int single = lo!.Value;   // not a shorthand, so a code point
+                if (single > 0xFFFF) throw BeyondBmp(itemAt);
+                AddFolded(set, single, single);
             }
             if (negatedShorthands.Count > 0)
             {

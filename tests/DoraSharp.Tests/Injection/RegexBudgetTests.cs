@@ -52,7 +52,7 @@ public sealed class RegexBudgetTests
         var model = new Block("aaa", 40);
         // Time runs out after 5 of the 41 paths: Wrap stops there instead of trying the remaining 36.
         var budget = new RegexBudget(TimeSpan.FromSeconds(1), SteppingClock(TimeSpan.FromSeconds(0.2)));
-        var e = Assert.Throws<LoraConfigException>(() => LoraModel.Wrap(model, new LoraConfig { TargetModulesRegex = "(a+)+$" }, LoraModel.DefaultAdapterName, budget));
+        var e = Assert.Throws<LoraConfigException>(() => LoraModel.WrapWithBudget(model, new LoraConfig { TargetModulesRegex = "(a+)+$" }, LoraModel.DefaultAdapterName, budget));
         Assert.Equal("TargetModulesRegex", e.Option);
         Assert.IsType<RegexMatchTimeoutException>(e.InnerException);
         Assert.Contains("(a+)+$", e.Message);
@@ -69,7 +69,7 @@ public sealed class RegexBudgetTests
         // the first path already uses it up (no duration is asserted: only that the one budget, not 40 timeouts, ends it).
         var model = new Block(new string('a', 25), 40);
         var budget = new RegexBudget();
-        var e = Assert.Throws<LoraConfigException>(() => LoraModel.Wrap(model, new LoraConfig { TargetModulesRegex = "(a+)+$" }, LoraModel.DefaultAdapterName, budget));
+        var e = Assert.Throws<LoraConfigException>(() => LoraModel.WrapWithBudget(model, new LoraConfig { TargetModulesRegex = "(a+)+$" }, LoraModel.DefaultAdapterName, budget));
         Assert.IsType<RegexMatchTimeoutException>(e.InnerException);
         Assert.Contains("(a+)+$", e.Message);
         Assert.True(budget.Matches < 41, $"all {budget.Matches} paths were tried");
@@ -84,7 +84,7 @@ public sealed class RegexBudgetTests
         var model = new Mlp();
         int paths = ModuleSurgery.Descendants(model).Count;
         var budget = new RegexBudget(TimeSpan.FromSeconds(1000), SteppingClock(TimeSpan.FromSeconds(1)));
-        var lora = AdapterFiles.Load(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget);
+        var lora = AdapterFiles.LoadWithBudget(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget);
         Assert.Equal(3, lora.Layers.Count);
         // AdapterLayout.ForModel and Wrap each match every path, against the same budget.
         Assert.Equal(2 * paths, budget.Matches);
@@ -99,7 +99,7 @@ public sealed class RegexBudgetTests
         var model = new Mlp();
         using var snapshot = ModelSnapshot.Take(model);
         var budget = new RegexBudget(TimeSpan.FromSeconds(2), SteppingClock(TimeSpan.FromSeconds(1)));
-        var e = Assert.Throws<AdapterFormatException>(() => AdapterFiles.Load(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget));
+        var e = Assert.Throws<AdapterFormatException>(() => AdapterFiles.LoadWithBudget(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget));
         Assert.Equal(Path.Combine(dir, AdapterFiles.ConfigFileName), e.FilePath);
         Assert.Contains("field \"target_modules\" ('(a+)+$')", e.Message);
         Assert.Contains("2 s allowed for all of them together", e.Message);
