@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace DoraSharp;
 
 /// <summary>How the low-rank factors are initialised (PEFT's <c>init_lora_weights</c>).</summary>
@@ -34,12 +32,16 @@ public enum LoraBias
 /// </summary>
 public sealed record LoraConfig
 {
-    /// <summary>Rank r of the update B·A (PEFT's <c>r</c>). Must be at least 1.</summary>
+    /// <summary>
+    /// Rank r of the update B·A (PEFT's <c>r</c>). Must be at least 1, and small enough that each adapter holds at most
+    /// <see cref="LoraLayer.MaxAdapterValues"/> values (checked when the layer is built, which knows its size).
+    /// </summary>
     public int R { get; init; } = 8;
 
     /// <summary>
     /// The alpha of the scaling s = alpha / r (or alpha / sqrt(r) with <see cref="UseRsLora"/>);
-    /// PEFT's <c>lora_alpha</c>. Must be positive.
+    /// PEFT's <c>lora_alpha</c>. Must be positive and give a scaling between <see cref="MinScaling"/> and
+    /// <see cref="MaxScaling"/>.
     /// </summary>
     public double LoraAlpha { get; init; } = 8;
 
@@ -55,7 +57,10 @@ public sealed record LoraConfig
 
     /// <summary>
     /// One regular expression that must match a module's whole dotted path (PEFT's
-    /// <c>target_modules</c> given as a string, matched with <c>re.fullmatch</c>).
+    /// <c>target_modules</c> given as a string, matched with <c>re.fullmatch</c>). It is a Python regular
+    /// expression (e.g. <c>(?P&lt;name&gt;…)</c>, <c>(?x)</c> comments, <c>\Z</c>), translated to .NET with Python's
+    /// meaning; a construct without a faithful translation is refused by name. Matching all module paths of one
+    /// Wrap or load may take at most one second in all.
     /// </summary>
     public string? TargetModulesRegex { get; init; }
 
@@ -87,6 +92,39 @@ public sealed record LoraConfig
     public double Scaling => LoraMath.Scaling(LoraAlpha, R, UseRsLora);
 
     /// <summary>
+    /// The largest scaling s accepted. The adapters compute in float32 (or float64), and libtorch refuses a scalar
+    /// that overflows the tensor's dtype: the DoRA norm passes s² (docs/math.md eq. 11), so s above
+    /// sqrt(3.4e38) ≈ 1.8e19 fails inside libtorch, and long before that s·B·A and s²·‖B_i‖²‖A‖² overflow to
+    /// infinity for factors of ordinary size. At 1e6, s² = 1e12 leaves 26 orders of magnitude of float32 range for
+    /// the factors. PEFT's users work with s between 1/r and a few hundred (alpha = 2r with rsLoRA at r = 4096
+    /// gives 128), so the limit refuses only values that cannot be meant (e.g. lora_alpha 1e30).
+    /// </summary>
+    public const double MaxScaling = 1e6;
+
+    /// <summary>
+    /// The smallest scaling s accepted: s² (used by the DoRA norm) must stay a normal float32 number (above
+    /// 1.2e-38) with room for the factors' norms; at 1e-12, s² = 1e-24. With factors of ordinary size (entries
+    /// near 1) s·B·A is then below float32 rounding of any weight, so the limit refuses no useful adapter.
+    /// </summary>
+    public const double MinScaling = 1e-12;
+
+    /// <summary>
+    /// Why the scaling of (<paramref name="loraAlpha"/>, <paramref name="r"/>, <paramref name="useRsLora"/>) is
+    /// out of range, or null when it is in [<see cref="MinScaling"/>, <see cref="MaxScaling"/>]; shared by
+    /// <see cref="Validate"/> and the PEFT config reader so both refuse the same values with the same words.
+    /// </summary>
+    internal static string? ScalingProblem(double loraAlpha, int r, bool useRsLora)
+    {
+        double s = LoraMath.Scaling(loraAlpha, r, useRsLora);
+        if (s is >= MinScaling and <= MaxScaling) return null;
+        string formula = useRsLora ? "lora_alpha / sqrt(r)" : "lora_alpha / r";
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        return $"with r = {r}{(useRsLora ? " and use_rslora" : "")} the scaling s = {formula} = {s.ToString("R", c)}, " +
+            $"but s must be in [{MinScaling.ToString("R", c)}, {MaxScaling.ToString("R", c)}]: a larger s overflows float32 in the adapter's math " +
+            "(s² enters the DoRA norm), a smaller one makes the update vanish below float32 rounding";
+    }
+
+    /// <summary>
     /// Checks every option on its own (not against a model). Throws <see cref="LoraConfigException"/>
     /// naming the option, the value and what is allowed.
     /// </summary>
@@ -96,6 +134,8 @@ public sealed record LoraConfig
             throw new LoraConfigException(nameof(R), R, "r must be an integer >= 1");
         if (!(LoraAlpha > 0) || double.IsInfinity(LoraAlpha))
             throw new LoraConfigException(nameof(LoraAlpha), LoraAlpha, "lora_alpha must be a finite number > 0");
+        if (ScalingProblem(LoraAlpha, R, UseRsLora) is { } scalingProblem)
+            throw new LoraConfigException(nameof(LoraAlpha), LoraAlpha, scalingProblem);
         if (!(LoraDropout >= 0 && LoraDropout < 1))
             throw new LoraConfigException(nameof(LoraDropout), LoraDropout, "lora_dropout must be in [0, 1)");
         if (TargetModules is null && TargetModulesRegex is null)
@@ -108,10 +148,12 @@ public sealed record LoraConfig
             throw new LoraConfigException(nameof(TargetModules), $"'{blank}'", "module names must not be empty");
         if (TargetModulesRegex is not null)
         {
-            try { _ = new Regex(TargetModulesRegex); }
-            catch (ArgumentException e)
+            // PEFT matches it with Python's re.fullmatch: checked with Python's syntax (PythonRegex), not .NET's.
+            try { PythonRegex.Validate(TargetModulesRegex); }
+            catch (PythonRegexException e)
             {
-                throw new LoraConfigException(nameof(TargetModulesRegex), TargetModulesRegex, $"not a valid regular expression: {e.Message}");
+                throw new LoraConfigException(nameof(TargetModulesRegex), TargetModulesRegex,
+                    $"not a valid regular expression for Python's re (PEFT matches it with re.fullmatch), or one DoraSharp cannot translate faithfully: {e.Message}");
             }
         }
         if (ModulesToSave?.FirstOrDefault(string.IsNullOrWhiteSpace) is { } blankSave)
@@ -129,6 +171,13 @@ public sealed class LoraConfigException : ArgumentException
     /// <summary>Creates the exception for option <paramref name="option"/> holding <paramref name="value"/>.</summary>
     public LoraConfigException(string option, object? value, string expected)
         : base($"LoraConfig.{option} = {Format(value)} is invalid: {expected}.", option)
+    {
+        Option = option;
+    }
+
+    /// <summary>As the public constructor, with the exception that caused it (a regex match that ran out of time).</summary>
+    internal LoraConfigException(string option, object? value, string expected, Exception? innerException)
+        : base($"LoraConfig.{option} = {Format(value)} is invalid: {expected}.", option, innerException)
     {
         Option = option;
     }

@@ -21,7 +21,10 @@ public sealed partial class LoraModel
     /// <exception cref="LoraConfigException">An option is invalid or the targets match no supported layer.</exception>
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it, or a module is both an adapter target and a module to save of different adapters.</exception>
     /// <exception cref="InvalidOperationException">The active adapter is merged (unmerge first), or the adapters were unloaded.</exception>
-    public void AddAdapter(string adapterName, LoraConfig config)
+    public void AddAdapter(string adapterName, LoraConfig config) => AddAdapterWithBudget(adapterName, config, budget: null);
+
+    /// <summary>As the public overload; a load passes the <see cref="RegexBudget"/> its file checks already drew on.</summary>
+    internal void AddAdapterWithBudget(string adapterName, LoraConfig config, RegexBudget? budget)
     {
         ThrowIfUnloaded();
         ArgumentNullException.ThrowIfNull(config);
@@ -31,7 +34,7 @@ public sealed partial class LoraModel
         config.Validate();
         ThrowIfMerged($"add adapter '{adapterName}'");
 
-        var adapter = Build(adapterName, config, BaseView(Model, this));
+        var adapter = Build(adapterName, config, BaseView(Model, this), budget);
         var conflict = adapter.ModulesToSave.FirstOrDefault(m => _baseModules.Keys.Any(p => IsWithin(p, m)))
                        ?? adapter.Layers.Keys.FirstOrDefault(p => _modulesToSave.Keys.Any(m => IsWithin(p, m)));
         if (conflict is not null)

@@ -78,6 +78,10 @@ public sealed partial class LoraModel
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot reliably replace it.</exception>
     /// <exception cref="ConvBackendException">The model has convolutions and this CPU's float32 conv2d input gradient is wrong beyond repair (<see cref="ConvBackwardGuard"/>).</exception>
     public static LoraModel Wrap(nn.Module model, LoraConfig config, string adapterName = DefaultAdapterName)
+        => WrapWithBudget(model, config, adapterName, budget: null);
+
+    /// <summary>As the public overload; a load passes the <see cref="RegexBudget"/> its file checks already drew on.</summary>
+    internal static LoraModel WrapWithBudget(nn.Module model, LoraConfig config, string adapterName, RegexBudget? budget)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
@@ -91,7 +95,7 @@ public sealed partial class LoraModel
         NamedAdapter adapter;
         try
         {
-            adapter = Build(adapterName, config, BaseView(model, owner: null));
+            adapter = Build(adapterName, config, BaseView(model, owner: null), budget);
         }
         catch
         {
@@ -119,25 +123,27 @@ public sealed partial class LoraModel
     }
 
     /// <summary>Finds the targets and modules to save of <paramref name="config"/> in the base view and builds the adapter layers (not yet in the model).</summary>
-    private static NamedAdapter Build(string name, LoraConfig config, List<(string Path, nn.Module Module)> view)
+    /// <exception cref="LoraConfigException">Also when the regex matches use up the budget (the inner exception is the <see cref="System.Text.RegularExpressions.RegexMatchTimeoutException"/>).</exception>
+    private static NamedAdapter Build(string name, LoraConfig config, List<(string Path, nn.Module Module)> view, RegexBudget? budget)
     {
-        var matcher = new TargetMatcher(config);
+        var matcher = new TargetMatcher(config, budget);
         var toSave = FindModulesToSave(view, config, matcher);
         var targets = new List<(string Path, nn.Module Module)>();
         var excluded = new List<string>();
         foreach (var (path, module) in view)
         {
-            if (!matcher.MatchesTarget(path)) continue;
+            bool matches;
+            try { matches = matcher.MatchesTarget(path); }
+            catch (System.Text.RegularExpressions.RegexMatchTimeoutException e)
+            {
+                throw new LoraConfigException(nameof(LoraConfig.TargetModulesRegex), config.TargetModulesRegex, RegexTimeoutMessage(e, view.Count, matcher.Budget), e);
+            }
+            if (!matches) continue;
             if (matcher.IsExcluded(path) || toSave.Any(m => IsWithin(path, m))) { excluded.Add(path); continue; }
             if (module is LoraLayer)
                 throw new AdapterInjectionException($"Module '{path}' already has an adapter; add more adapters with AddAdapter on its LoraModel, or unload it before wrapping again.");
             if (LoraLayerFactory.IsSupported(module)) { targets.Add((path, module)); continue; }
-            // A list entry that names a leaf of another type is a mistake worth reporting (PEFT raises too);
-            // containers and regex hits on other types are simply not adaptable.
-            if (config.TargetModules is not null && !module.named_children().Any()
-                && config.TargetModules.Any(t => TargetMatcher.NameMatches(path, t)))
-                throw new LoraConfigException(nameof(LoraConfig.TargetModules), path,
-                    $"module '{path}' is a {module.GetType().Name}; only {LoraLayerFactory.SupportedTypes} layers can be adapted");
+            if (UnsupportedListedLeaf(config, path, module) is { } refusal) throw refusal;
         }
 
         if (targets.Count == 0)
@@ -204,6 +210,24 @@ public sealed partial class LoraModel
                 "it matches no module of the model (PEFT matches a module whose dotted path ends with an entry)");
         return found;
     }
+
+    /// <summary>
+    /// The refusal of a target list entry that names a leaf module of a type adapters cannot wrap (PEFT raises too), or
+    /// null; containers and regex hits on other types are simply not adaptable. Shared with the adapter loads'
+    /// <c>AdapterLayout.ForModel</c>, so a file is refused by the same rule and words as Wrap.
+    /// </summary>
+    internal static LoraConfigException? UnsupportedListedLeaf(LoraConfig config, string path, nn.Module module) =>
+        config.TargetModules is not null && !LoraLayerFactory.IsSupported(module) && !module.named_children().Any()
+            && config.TargetModules.Any(t => TargetMatcher.NameMatches(path, t))
+            ? new LoraConfigException(nameof(LoraConfig.TargetModules), path,
+                $"module '{path}' is a {module.GetType().Name}; only {LoraLayerFactory.SupportedTypes} layers can be adapted")
+            : null;
+
+    /// <summary>Why a regex was stopped: the pattern, the one budget for all paths, and where it stopped.</summary>
+    internal static string RegexTimeoutMessage(System.Text.RegularExpressions.RegexMatchTimeoutException e, int paths, RegexBudget budget) =>
+        $"matching it against the model's {paths} module paths took longer than the {budget.Limit.TotalSeconds:0.###} s allowed for all of them " +
+        $"together (stopped at module path '{e.Input}' after {budget.Matches} matches); a pattern with nested quantifiers such as (a+)+ backtracks " +
+        "exponentially: simplify it, or list the module names in TargetModules";
 
     internal static bool IsWithin(string path, string ancestor) => path == ancestor || path.StartsWith(ancestor + ".", StringComparison.Ordinal);
 

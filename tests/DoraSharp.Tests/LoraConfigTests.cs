@@ -35,6 +35,11 @@ public sealed class LoraConfigTests
         { Valid with { LoraAlpha = 0 }, "LoraAlpha", "= 0" },
         { Valid with { LoraAlpha = -1 }, "LoraAlpha", "= -1" },
         { Valid with { LoraAlpha = double.NaN }, "LoraAlpha", "NaN" },
+        { Valid with { LoraAlpha = 1e30 }, "LoraAlpha", "s = lora_alpha / r = 1.25E+29" },
+        { Valid with { LoraAlpha = 8e6 + 8 }, "LoraAlpha", "must be in [1E-12, 1000000]" },
+        { Valid with { LoraAlpha = 1e30, UseRsLora = true }, "LoraAlpha", "and use_rslora the scaling s = lora_alpha / sqrt(r)" },
+        { Valid with { LoraAlpha = 1e-300 }, "LoraAlpha", "= 1E-300" },
+        { Valid with { LoraAlpha = double.Epsilon }, "LoraAlpha", "s = lora_alpha / r = 0," },
         { Valid with { LoraDropout = 1 }, "LoraDropout", "= 1" },
         { Valid with { LoraDropout = -0.1 }, "LoraDropout", "= -0.1" },
         { Valid with { TargetModules = null }, "TargetModules", "null" },
@@ -53,6 +58,54 @@ public sealed class LoraConfigTests
         Assert.Equal(option, e.Option);
         Assert.Contains($"LoraConfig.{option}", e.Message);
         Assert.Contains(fragment, e.Message);
+    }
+
+    [Theory]
+    [InlineData(8, 8e6, false)]       // s = 1e6 exactly, the largest accepted
+    [InlineData(4, 2e6, true)]        // 2e6 / sqrt(4) = 1e6
+    [InlineData(1, 1e-12, false)]     // s = 1e-12, the smallest accepted
+    [InlineData(2048, 4096, true)]    // rsLoRA at a large rank: s ≈ 90.5, ordinary
+    public void Scalings_at_the_limits_are_accepted(int r, double alpha, bool rs)
+        => (Valid with { R = r, LoraAlpha = alpha, UseRsLora = rs }).Validate();
+
+    [Fact]
+    public void An_adapter_layer_built_directly_refuses_a_scaling_that_overflows_float32()
+    {
+        // Before the range check this reached libtorch: "value cannot be converted to type float without overflow"
+        // (ExternalException) from the DoRA norm's s² term.
+        using var linear = TorchSharp.torch.nn.Linear(6, 4);
+        var e = Assert.Throws<LoraConfigException>(() => new LoraLinear(linear, Valid with { LoraAlpha = 1e30, UseDora = true }));
+        Assert.Equal("LoraAlpha", e.Option);
+        Assert.True(linear.weight!.requires_grad, "the refused layer left the base layer as it was");
+    }
+
+    public static TheoryData<string, int, string> HugeRanks() => new()
+    {
+        // r × (in + out) for a Linear, r × (num + dim) for an Embedding, r × (in·kh·kw + out) for a Conv2d, above 2^31.
+        { "linear", int.MaxValue, "LoraLinear adapter of a weight of shape [32, 784] would hold r × 816" },
+        { "small-linear", (1 << 28) + 1, "LoraLinear adapter of a weight of shape [5, 3] would hold r × 8 = 2.147e9 values" },
+        { "embedding", int.MaxValue, "LoraEmbedding adapter of a weight of shape [20, 8] would hold r × 28" },
+        { "conv", int.MaxValue, "LoraConv2d adapter of a weight of shape [4, 2, 3, 3] would hold r × 22" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HugeRanks))]
+    public void A_rank_whose_adapter_would_exceed_2_to_the_31_values_is_refused_before_allocating(string layer, int r, string fragment)
+    {
+        // Before the check, libtorch's allocator failed with an ExternalException (or, on a host that overcommits
+        // memory, the process was killed while the factors were initialised).
+        using TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> module = layer switch
+        {
+            "linear" => TorchSharp.torch.nn.Linear(784, 32),
+            "small-linear" => TorchSharp.torch.nn.Linear(3, 5),
+            "embedding" => TorchSharp.torch.nn.Embedding(20, 8),
+            _ => TorchSharp.torch.nn.Conv2d(2, 4, 3),
+        };
+        var config = Valid with { R = r, LoraAlpha = r };
+        var e = Assert.Throws<LoraConfigException>(() => LoraLayerFactory.Create(module, config));
+        Assert.Equal("R", e.Option);
+        Assert.Contains(fragment, e.Message);
+        Assert.All(module.parameters(), p => Assert.True(p.requires_grad, "the refused layer left the base layer as it was"));
     }
 
     [Fact]

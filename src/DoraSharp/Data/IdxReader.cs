@@ -45,6 +45,7 @@ internal static class IdxReader
 
     private static (int[] Sizes, byte[] Data) Read(string path, string[] dimensionNames, string kind)
     {
+        IO.RegularFile.Check(path, problem => new DatasetFormatException(path, problem, $"an IDX {kind} file"));
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         var gzipped = StartsWithGzipMagic(file);
         using var stream = gzipped ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;

@@ -51,6 +51,11 @@ public sealed class ExperimentCheckpoints
     {
         var path = Path.Combine(PhaseDirectory(seed, phase), PhaseFile);
         if (!File.Exists(path)) return null;
+        if (RegularFile.NonRegularKind(path) is { } kind)
+        {
+            _warnings?.Report($"warning: {path}: is {kind}, not a regular file; running the phase again");
+            return null;
+        }
         PhaseRecord? record;
         try { record = JsonSerializer.Deserialize(File.ReadAllBytes(path), LibraryJsonContext.Default.PhaseRecord); }
         catch (JsonException e)

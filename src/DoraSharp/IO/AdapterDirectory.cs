@@ -40,7 +40,7 @@ internal static class AdapterDirectory
     private const string PreviousTag = ".dorasharp-previous-";
 
     /// <summary>The config and tensor files of the adapter in <paramref name="directory"/>.</summary>
-    /// <exception cref="AdapterFormatException">The directory or one of the two files does not exist.</exception>
+    /// <exception cref="AdapterFormatException">The directory or one of the two files does not exist, or a file is not a regular file.</exception>
     public static (string ConfigPath, string TensorsPath) Locate(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -51,6 +51,9 @@ internal static class AdapterDirectory
             string hint = InterruptedSaveHint(directory);
             throw new AdapterFormatException(directory, $"the adapter directory does not exist{hint}");
         }
+        // Before anything is opened: a FIFO would block the open forever, a device never end (RegularFile).
+        RegularFile.Check(configPath, problem => new AdapterFormatException(configPath, problem));
+        RegularFile.Check(tensorsPath, problem => new AdapterFormatException(tensorsPath, problem));
         if (!File.Exists(configPath))
         {
             throw new AdapterFormatException(configPath, "the file does not exist; a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors");

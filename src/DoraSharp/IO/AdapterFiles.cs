@@ -160,11 +160,16 @@ public static class AdapterFiles
     /// <exception cref="IOException">A file cannot be read.</exception>
     /// <param name="adapterName">The name the adapter gets (PEFT's <c>adapter_name</c>).</param>
     public static LoraModel Load(nn.Module model, string directory, bool isTrainable = false, string adapterName = LoraModel.DefaultAdapterName)
+        => LoadWithBudget(model, directory, isTrainable, adapterName, new RegexBudget());
+
+    /// <summary>As the public overload, with the regex time budget of the whole load given (tests).</summary>
+    internal static LoraModel LoadWithBudget(nn.Module model, string directory, bool isTrainable, string adapterName, RegexBudget budget)
     {
         ArgumentNullException.ThrowIfNull(model);
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
         LoraConfig config = ReadLoraConfig(configPath);
-        AdapterLayout layout = AdapterLayout.ForModel(model, config, configPath);
+        // One regex time budget for the whole load: the layout check and Wrap below match the same paths.
+        AdapterLayout layout = AdapterLayout.ForModel(model, config, configPath, budget: budget);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
         var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
@@ -174,17 +179,17 @@ public static class AdapterFiles
         LoraModel lora;
         try
         {
-            lora = LoraModel.Wrap(model, config, adapterName);
+            lora = LoraModel.WrapWithBudget(model, config, adapterName, budget);
+        }
+        catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
+        {
+            Restore(requiresGrad);
+            throw AdapterLayout.RegexTimeout(configPath, config, timeout, layout.Modules.Count, budget);
         }
         catch (LoraConfigException e)
         {
             Restore(requiresGrad);
             throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {e.Message}", "target_modules", e);
-        }
-        catch (RegexMatchTimeoutException e)
-        {
-            Restore(requiresGrad);
-            throw new AdapterFormatException(configPath, $"field \"target_modules\": the regular expression took too long on module path {DisplayText.Quote(e.Input)}", e);
         }
         catch
         {
@@ -228,14 +233,19 @@ public static class AdapterFiles
             throw new ArgumentException($"An adapter named '{adapterName}' exists already (adapters: {string.Join(", ", lora.AdapterNames)}); choose another name or DeleteAdapter it first.", nameof(adapterName));
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
         LoraConfig config = ReadLoraConfig(configPath);
-        AdapterLayout layout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView());
+        var budget = new RegexBudget();
+        AdapterLayout layout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView(), budget);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
         var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
 
         try
         {
-            lora.AddAdapter(adapterName, config);
+            lora.AddAdapterWithBudget(adapterName, config, budget);
+        }
+        catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
+        {
+            throw AdapterLayout.RegexTimeout(configPath, config, timeout, layout.Modules.Count, budget);
         }
         catch (LoraConfigException e)
         {
@@ -257,11 +267,16 @@ public static class AdapterFiles
     /// <summary>
     /// Loads the weights of the adapter in <paramref name="directory"/> into the existing adapters of
     /// <paramref name="lora"/>, which must have the same r, lora_alpha, use_dora and use_rslora and adapt exactly
-    /// the modules the file holds. Dropout and init scheme may differ: they do not affect the weights.
-    /// Nothing changes if it throws.
+    /// the modules the file's config selects (target_modules, exclude_modules, modules_to_save). Dropout and init
+    /// scheme may differ: they do not affect the weights. Nothing changes if it throws.
     /// </summary>
+    /// <remarks>
+    /// The file is first checked exactly as <see cref="Load"/> checks it on this model's base layers — config, targets,
+    /// modules to save, keys, dtypes, shapes, values — with the same refusals and messages, so a file <see cref="Load"/>
+    /// refuses is never loaded here; then it must fit the existing adapters.
+    /// </remarks>
     /// <exception cref="AdapterFormatException">A file is missing or malformed (as for <see cref="Load"/>).</exception>
-    /// <exception cref="AdapterMismatchException">The file's options, keys or shapes differ from <paramref name="lora"/>'s adapters.</exception>
+    /// <exception cref="AdapterMismatchException">The file does not fit the model (as for <see cref="Load"/>), or its options, modules, keys or shapes differ from <paramref name="lora"/>'s adapters.</exception>
     /// <exception cref="InvalidOperationException">The adapters are merged (unmerge first) or were unloaded.</exception>
     public static void LoadWeights(LoraModel lora, string directory)
     {
@@ -273,8 +288,14 @@ public static class AdapterFiles
         AdapterLayout layout = AdapterLayout.ForLoraModel(lora, lora.ActiveAdapter);
         (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
         LoraConfig config = ReadLoraConfig(configPath);
+        // The checks Load makes, on the base layers under the adapters: a file Load refuses is refused here with the
+        // same message (its target_modules and modules_to_save are not ignored).
+        AdapterLayout fileLayout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView(), new RegexBudget());
         CheckSameOptions(lora.Config, config, configPath);
         using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
+        AdapterTensorValidator.Validate(content.Tensors, fileLayout, tensorsPath);
+        AdapterTensorValidator.ValidateSavedModules(content.Tensors, fileLayout, tensorsPath);
+        CheckSameModules(layout, fileLayout, configPath);
         var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
         var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
 
@@ -311,6 +332,7 @@ public static class AdapterFiles
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string configPath = Path.Combine(directory, ConfigFileName);
+        RegularFile.Check(configPath, problem => new AdapterFormatException(configPath, problem));
         if (!File.Exists(configPath))
         {
             throw new AdapterFormatException(configPath, "the file does not exist; a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors");
@@ -347,6 +369,31 @@ public static class AdapterFiles
         Check("lora_alpha", have.LoraAlpha, file.LoraAlpha);
         Check("use_dora", have.UseDora, file.UseDora);
         Check("use_rslora", have.UseRsLora, file.UseRsLora);
+    }
+
+    /// <summary>
+    /// The modules the file's config selects in this model must be the ones the LoraModel's adapter adapts and trains in
+    /// full; a file whose tensors fit only because its config is ignored would load into modules it does not name.
+    /// </summary>
+    private static void CheckSameModules(AdapterLayout mine, AdapterLayout file, string configPath)
+    {
+        static string List(IEnumerable<string> paths) => "[" + string.Join(", ", paths.Take(20)) + "]";
+        var myPaths = mine.Slots.Select(s => s.Path).ToList();
+        var filePaths = file.Slots.Select(s => s.Path).ToList();
+        if (!myPaths.SequenceEqual(filePaths, StringComparer.Ordinal))
+        {
+            throw new AdapterMismatchException(configPath,
+                $"field \"target_modules\" (with exclude_modules and modules_to_save) selects {List(filePaths)} in this model, but the LoraModel's " +
+                $"adapter adapts {List(myPaths)}; load it onto the base model with LoadAdapter instead", "target_modules");
+        }
+        var mySaved = mine.SavedModules.Select(m => m.Path).ToList();
+        var fileSaved = file.SavedModules.Select(m => m.Path).ToList();
+        if (!mySaved.SequenceEqual(fileSaved, StringComparer.Ordinal))
+        {
+            throw new AdapterMismatchException(configPath,
+                $"field \"modules_to_save\" selects {List(fileSaved)} in this model, but the LoraModel's adapter trains {List(mySaved)} in full; " +
+                "load it onto the base model with LoadAdapter instead", "modules_to_save");
+        }
     }
 
     private static string Format(object value) => value switch

@@ -17,6 +17,17 @@ internal sealed record AdapterSlot(string Path, object Layer, AdapterLayerType T
     /// <summary>The base layer's type name, for messages ("Linear").</summary>
     public string Kind => Type.ToString();
 
+    /// <summary>
+    /// The dtype of the adapter's tensors, which a load converts the file's values to: float64 for a float64 base,
+    /// float32 otherwise (PEFT's autocast_adapter_dtype, <see cref="DoraMath.NormDType"/>).
+    /// </summary>
+    public ScalarType AdapterDType => Layer switch
+    {
+        LoraLayer layer => layer.LoraA.dtype,
+        nn.Module module => DoraMath.NormDType((module.get_parameter("weight") ?? throw new InvalidOperationException($"Internal error: module '{Path}' has no weight.")).dtype),
+        _ => throw new InvalidOperationException($"Internal error: slot '{Path}' holds a {Layer.GetType().Name}."),
+    };
+
     /// <summary>The file key of <paramref name="kind"/> for this module.</summary>
     public string Key(AdapterTensorKind kind) => AdapterKeys.For(Path, Type, kind);
 
@@ -141,8 +152,10 @@ internal sealed class AdapterLayout
     /// </param>
     /// <exception cref="InvalidOperationException">The model already has adapters (and no view was given).</exception>
     /// <exception cref="AdapterMismatchException">The targets select no supported module of the model, or modules_to_save none.</exception>
-    /// <exception cref="AdapterFormatException">The target regular expression runs too long on a module path.</exception>
-    public static AdapterLayout ForModel(nn.Module model, LoraConfig config, string configPath, List<(string Path, nn.Module Module)>? view = null)
+    /// <param name="budget">The regex time budget of the whole load, shared with the Wrap that follows; null for a new one.</param>
+    /// <exception cref="AdapterFormatException">The target regular expression runs too long on the module paths.</exception>
+    public static AdapterLayout ForModel(nn.Module model, LoraConfig config, string configPath, List<(string Path, nn.Module Module)>? view = null,
+        RegexBudget? budget = null)
     {
         var all = view ?? ModuleSurgery.Descendants(model);
         var wrapped = all.FirstOrDefault(m => m.Module is LoraLayer);
@@ -152,7 +165,7 @@ internal sealed class AdapterLayout
                 $"The model already has an adapter{(wrapped.Module is null ? "" : $" at '{wrapped.Path}'")}. Load the weights into its " +
                 "LoraModel with LoadAdapterWeights, add it beside with LoadAdapter(directory, name), or Unload() it first to load a different adapter.");
         }
-        var matcher = new TargetMatcher(config);
+        var matcher = new TargetMatcher(config, budget);
         List<string> toSave;
         try
         {
@@ -173,10 +186,23 @@ internal sealed class AdapterLayout
             }
             catch (RegexMatchTimeoutException e)
             {
-                throw new AdapterFormatException(configPath, $"field \"target_modules\": the regular expression took longer than {e.MatchTimeout.TotalSeconds:0.#} s on module path {DisplayText.Quote(path)}; simplify it", e);
+                throw RegexTimeout(configPath, config, e, all.Count, matcher.Budget);
             }
-            if (!targeted || !LoraLayerFactory.IsSupported(module)) continue;
-            if (matcher.IsExcluded(path) || toSave.Any(m => LoraModel.IsWithin(path, m))) excluded.Add(path);
+            catch (LoraConfigException e)
+            {
+                // A module path the regex cannot be trusted on (a character beyond U+FFFF): the file's regex is refused.
+                throw new AdapterFormatException(configPath, $"field \"target_modules\": {e.Message}", e);
+            }
+            if (!targeted) continue;
+            bool isExcluded = matcher.IsExcluded(path) || toSave.Any(m => LoraModel.IsWithin(path, m));
+            if (!LoraLayerFactory.IsSupported(module))
+            {
+                // Wrap's rule (LoraModel.UnsupportedListedLeaf), checked here so every load refuses it before anything changes.
+                if (!isExcluded && LoraModel.UnsupportedListedLeaf(config, path, module) is { } refusal)
+                    throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {refusal.Message}", "target_modules", refusal);
+                continue;
+            }
+            if (isExcluded) excluded.Add(path);
             else targets.Add((path, module));
         }
         if (targets.Count == 0)
@@ -195,6 +221,10 @@ internal sealed class AdapterLayout
         var saved = toSave.Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
         return new AdapterLayout(slots, config.R, config.UseDora, modules, saved);
     }
+
+    /// <summary>The refusal of a <c>target_modules</c> regex that used up the load's time budget, naming the pattern and the limit.</summary>
+    public static AdapterFormatException RegexTimeout(string configPath, LoraConfig config, RegexMatchTimeoutException e, int paths, RegexBudget budget) =>
+        new(configPath, $"field \"target_modules\" ({DisplayText.Quote(config.TargetModulesRegex ?? "")}): {LoraModel.RegexTimeoutMessage(e, paths, budget)}", e);
 
     /// <summary>The adapter <paramref name="adapterName"/> of an existing <see cref="LoraModel"/>.</summary>
     public static AdapterLayout ForLoraModel(LoraModel lora, string adapterName)

@@ -109,6 +109,7 @@ internal static class AdapterTensorValidator
                     throw new AdapterMismatchException(tensorsPath,
                         $"tensor {DisplayText.Quote(key)} has shape {Shape(tensor.shape)}, but module '{module.Path}''s {name} has shape {Shape(shape)}: the adapter is for a module of another size", key);
                 }
+                if (wantFloat) CheckFinite(key, tensor, dtype, tensorsPath);
                 found[(module.Path, name)] = tensor;
             }
         }
@@ -152,7 +153,11 @@ internal static class AdapterTensorValidator
         }
         long[] expected = layout.ExpectedShape(slot, kind);
         long[] actual = tensor.shape;
-        if (actual.SequenceEqual(expected)) return;
+        if (actual.SequenceEqual(expected))
+        {
+            CheckFinite(key, tensor, slot.AdapterDType, tensorsPath);
+            return;
+        }
 
         string what = $"PEFT's {slot.Name(kind)} for {slot.Kind} module '{slot.Path}' {slot.Sizes} has shape {Shape(expected)}";
         int rankAxis = AdapterLayout.RankAxis(kind);
@@ -165,6 +170,29 @@ internal static class AdapterTensorValidator
         }
         throw new AdapterMismatchException(tensorsPath,
             $"tensor {DisplayText.Quote(key)} has shape {Shape(actual)}, but {what}: the adapter is for a layer of another size", key);
+    }
+
+    /// <summary>
+    /// Refuses a tensor with a NaN or infinite value, or a finite one that becomes infinite in
+    /// <paramref name="target"/> (a float64 value beyond float32's 3.4e38 loaded into a float32 adapter). Such an
+    /// adapter makes every output it touches NaN or infinite; PEFT would load it and compute garbage, DoraSharp
+    /// refuses it at the door. Converts one tensor at a time, so at most one tensor's worth is allocated.
+    /// </summary>
+    private static void CheckFinite(string key, torch.Tensor tensor, torch.ScalarType target, string tensorsPath)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        torch.Tensor converted = tensor.dtype == target || !FloatTypes.Contains(target) ? tensor : tensor.to(target);
+        torch.Tensor finite = converted.isfinite();
+        if (finite.all().item<bool>()) return;
+        long index = finite.logical_not().flatten().nonzero()[0, 0].item<long>();
+        double original = tensor.flatten()[index].to(torch.ScalarType.Float64).item<double>();
+        string value = original.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        string why = double.IsFinite(original)
+            ? $"{value}, which overflows the adapter's dtype {target} (its values must fit: the adapter computes in {target})"
+            : $"{value}; adapter weights must be finite (a NaN or infinite weight makes every output it reaches NaN or infinite)";
+        throw new AdapterFormatException(tensorsPath,
+            $"tensor {DisplayText.Quote(key)} holds at flat index {index} the value {why}");
     }
 
     /// <summary>

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using System.Text.Unicode;
 
 namespace DoraSharp.IO;
@@ -16,7 +15,9 @@ namespace DoraSharp.IO;
 /// are ignored and listed in <see cref="PeftAdapterConfig.IgnoredFields"/>, as PEFT ignores fields added by newer
 /// versions (<c>_check_and_remove_unused_kwargs</c>).</item>
 /// <item><c>peft_type</c> is required (PEFT's <c>MIN_EXPECTED_CONFIG_KEYS</c>) and must be "LORA".</item>
-/// <item><c>r</c> is an integer ≥ 1; <c>lora_alpha</c> a finite number &gt; 0; <c>lora_dropout</c> in [0, 1).</item>
+/// <item><c>r</c> is an integer ≥ 1; <c>lora_alpha</c> a finite number &gt; 0 whose scaling s = alpha / r (or
+/// alpha / sqrt(r)) lies in [<see cref="LoraConfig.MinScaling"/>, <see cref="LoraConfig.MaxScaling"/>], where the
+/// adapter's float32 math stays finite; <c>lora_dropout</c> in [0, 1).</item>
 /// <item><c>target_modules</c> is a non-empty list of names or one regular expression (not "all-linear", which
 /// PEFT expands to names before it saves); null is refused because PEFT then picks modules from a table of
 /// Transformers architectures. <c>exclude_modules</c> and <c>modules_to_save</c> are null or a list.</item>
@@ -87,6 +88,7 @@ internal static class PeftConfigReader
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static PeftAdapterConfig Read(string path)
     {
+        RegularFile.Check(path, problem => new AdapterFormatException(path, problem));
         byte[] bytes;
         using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
         {
@@ -151,6 +153,11 @@ internal static class PeftConfigReader
             if (_config.TargetModules is null && _config.TargetModulesRegex is null)
             {
                 throw Fail("target_modules", "is missing or null; PEFT then picks modules from its table of Transformers architectures, which DoraSharp cannot reproduce: list the module names");
+            }
+            // Checked once every field is read: the scaling depends on r, lora_alpha and use_rslora, in any order.
+            if (LoraConfig.ScalingProblem(_config.LoraAlpha, _config.R, _config.UseRsLora) is { } scalingProblem)
+            {
+                throw Fail("lora_alpha", $"is {_config.LoraAlpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}; {scalingProblem}");
             }
             return _config with { IgnoredFields = ignored };
         }
@@ -270,11 +277,12 @@ internal static class PeftConfigReader
                     }
                     try
                     {
-                        _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromSeconds(1));
+                        // PEFT matches it with Python's re.fullmatch: Python's syntax, translated (PythonRegex).
+                        PythonRegex.Validate(pattern);
                     }
-                    catch (ArgumentException e)
+                    catch (PythonRegexException e)
                     {
-                        throw Fail(name, $"is {DisplayText.Quote(pattern)}, which is not a valid .NET regular expression ({e.Message})");
+                        throw Fail(name, $"is {DisplayText.Quote(pattern)}, which is not a valid Python regular expression or has no faithful .NET translation ({e.Message})");
                     }
                     _config = _config with { TargetModules = null, TargetModulesRegex = pattern };
                     return;

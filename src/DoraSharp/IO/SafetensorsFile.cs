@@ -45,6 +45,7 @@ public static class SafetensorsFile
     internal static SafetensorsContent Read(string path, int chunkBytes)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        RegularFile.Check(path, problem => new AdapterFormatException(path, problem));
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
         long fileLength = stream.Length;
         if (fileLength < sizeof(ulong))

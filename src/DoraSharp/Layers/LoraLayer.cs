@@ -24,6 +24,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         : base(name)
     {
         config.Validate();
+        CheckAdapterSize(name, weight, config.R);
         BaseLayer = baseLayer;
         Config = config;
         Scaling = config.Scaling;
@@ -34,6 +35,28 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
             bias.requires_grad = false;
             register_parameter("bias", bias);
             _hasBias = true;
+        }
+    }
+
+    /// <summary>
+    /// The most values (A and B together) one adapter may hold: 2^31, 8 GiB in float32. No useful rank comes near it —
+    /// a full-rank update of a 16384 × 53248 layer (Llama 3 405B's MLP) at r = 16384 holds 1.1e9 — so a larger
+    /// request is a mistake, refused before libtorch is asked for the memory (whose failure is an undocumented
+    /// ExternalException, or on a host that overcommits, the process killed while the factors are initialised).
+    /// </summary>
+    public const long MaxAdapterValues = 1L << 31;
+
+    private static void CheckAdapterSize(string layer, Parameter weight, int r)
+    {
+        // A and B hold r·(in + out) values for a Linear, r·(in·kh·kw + out) for a Conv2d, r·(num + dim) for an Embedding:
+        // r times (the weight's values per row + its rows), whichever axis comes first.
+        long rows = weight.shape.Length > 0 ? weight.shape[0] : 1;
+        long perRank = (rows == 0 ? 0 : weight.numel() / rows) + rows;
+        if (perRank > 0 && r > MaxAdapterValues / perRank)
+        {
+            throw new LoraConfigException(nameof(LoraConfig.R), r,
+                $"the {layer} adapter of a weight of shape [{string.Join(", ", weight.shape)}] would hold r × {perRank} = {(double)r * perRank:0.###e0} values, " +
+                $"more than the {MaxAdapterValues} (8 GiB in float32) DoraSharp allows; a full-rank update needs r = {System.Math.Min(rows, perRank - rows)}");
         }
     }
 

@@ -165,6 +165,7 @@ public sealed class CheckpointStore
         var sumsPath = Path.Combine(dir, ChecksumFile);
         try
         {
+            RegularFile.Check(sumsPath, problem => new InvalidDataException($"{sumsPath}: {problem}"));
             if (!File.Exists(sumsPath)) throw new InvalidDataException($"{sumsPath}: missing (the checkpoint is incomplete)");
             var lines = File.ReadAllLines(sumsPath).Where(l => l.Length > 0).ToArray();
             foreach (var name in new[] { StateFile, OptimizerFile, ManifestFile })
@@ -172,6 +173,7 @@ public sealed class CheckpointStore
                 var line = lines.FirstOrDefault(l => l.EndsWith("  " + name, StringComparison.Ordinal))
                     ?? throw new InvalidDataException($"{sumsPath}: no checksum for {name}");
                 var path = Path.Combine(dir, name);
+                RegularFile.Check(path, problem => new InvalidDataException($"{path}: {problem}"));
                 if (!File.Exists(path)) throw new InvalidDataException($"{path}: missing");
                 var actual = Sha256(path);
                 if (!string.Equals(line[..line.IndexOf(' ')], actual, StringComparison.Ordinal))

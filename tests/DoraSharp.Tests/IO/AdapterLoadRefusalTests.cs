@@ -137,6 +137,9 @@ public sealed class AdapterLoadRefusalTests : IDisposable
     [InlineData("lora_alpha", "0", "field \"lora_alpha\" is 0; lora_alpha must be a number > 0")]
     [InlineData("lora_alpha", "-8", "field \"lora_alpha\" is -8")]
     [InlineData("lora_alpha", "1e999", "field \"lora_alpha\" is 1e999, which is not a finite number")]
+    [InlineData("lora_alpha", "1e30", "field \"lora_alpha\" is 1E+30; with r = 4 the scaling s = lora_alpha / r = 2.5E+29, but s must be in [1E-12, 1000000]")]
+    [InlineData("lora_alpha", "4000004", "field \"lora_alpha\" is 4000004; with r = 4 the scaling s = lora_alpha / r = 1000001")]
+    [InlineData("lora_alpha", "1e-300", "field \"lora_alpha\" is 1E-300; with r = 4 the scaling")]
     [InlineData("lora_dropout", "1.0", "field \"lora_dropout\" is 1.0; lora_dropout must be in [0, 1)")]
     [InlineData("lora_dropout", "-0.1", "field \"lora_dropout\" is -0.1")]
     [InlineData("use_dora", "\"true\"", "field \"use_dora\" is the string")]
@@ -146,7 +149,9 @@ public sealed class AdapterLoadRefusalTests : IDisposable
     [InlineData("target_modules", "[\"layers.0\", 3]", "field \"target_modules[1]\" is the number 3")]
     [InlineData("target_modules", "[\"layers.0\", \" \"]", "field \"target_modules[1]\" is empty")]
     [InlineData("target_modules", "\"all-linear\"", "field \"target_modules\" is \"all-linear\"")]
-    [InlineData("target_modules", "\"layers\\\\.(0\"", "not a valid .NET regular expression")]
+    [InlineData("target_modules", "\"layers\\\\.(0\"", "not a valid Python regular expression or has no faithful .NET translation (missing ), unterminated subpattern at position 8)")]
+    [InlineData("target_modules", "\"layers\\\\.\\\\p{N}\"", "(bad escape \\p at position 8)")]
+    [InlineData("target_modules", "\"(?P<i>layers)\\\\.[^\\\\W\\\\d]\"", "the negated class escape \\W inside a set with other items has no faithful .NET form")]
     [InlineData("target_modules", "{\"a\": 1}", "field \"target_modules\" is an object; expected a list of module names or one regular expression")]
     [InlineData("exclude_modules", "\"layers\\\\.2\"", "field \"exclude_modules\" is a regular expression")]
     [InlineData("init_lora_weights", "\"pissa\"", "field \"init_lora_weights\" is 'pissa': that scheme rewrites the base weights")]
@@ -222,6 +227,19 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         AdapterFixture.EditConfig(dir, c => c[field] = JsonNode.Parse(json));
         var lora = LoraModel.LoadAdapter(new Mlp(), dir);
         Assert.Equal(3, lora.Layers.Count);
+    }
+
+    [Theory]
+    [InlineData("(?x)layers\\.[024] # all linear")]            // issue 13, defect 6: the comment swallowed the wrapper's ')'
+    [InlineData("(?P<block>layers)\\.(?:0|2|4)\\Z")]          // Python's named group and \Z
+    [InlineData("layers\\.[0-4]{,1}(?<=[024])")]               // {,1}: Python's 0-to-1
+    public void Python_regexes_load_selecting_the_modules_Python_selects(string pattern)
+    {
+        // re.fullmatch(pattern, key) selects layers.0, layers.2 and layers.4 of the fixture's MLP in Python.
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c => c["target_modules"] = pattern);
+        var lora = LoraModel.LoadAdapter(new Mlp(), dir);
+        Assert.Equal(["layers.0", "layers.2", "layers.4"], lora.Layers.Keys);
     }
 
     [Fact]
@@ -455,6 +473,51 @@ public sealed class AdapterLoadRefusalTests : IDisposable
     }
 
     [Fact]
+    public void A_huge_alpha_with_rsLoRA_is_refused_whatever_the_field_order()
+    {
+        // use_rslora comes after lora_alpha in the file; the scaling is checked once all fields are read.
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c =>
+        {
+            c.Remove("use_rslora");
+            c.Remove("lora_alpha");
+            c["lora_alpha"] = 1e30;
+            c["use_rslora"] = true;
+        });
+        FormatRefused(dir, ConfigOf(dir), "field \"lora_alpha\" is 1E+30; with r = 4 and use_rslora the scaling s = lora_alpha / sqrt(r) = 5E+29");
+    }
+
+    [Theory]
+    [InlineData("layers.0.lora_A.weight", float.NaN, "holds at flat index 5 the value NaN; adapter weights must be finite")]
+    [InlineData("layers.2.lora_B.weight", float.PositiveInfinity, "holds at flat index 5 the value Infinity")]
+    [InlineData("layers.4.lora_magnitude_vector", float.NegativeInfinity, "holds at flat index 5 the value -Infinity")]
+    public void Non_finite_adapter_values_are_refused(string name, float value, string fragment)
+    {
+        string key = Prefix + name;
+        string dir = AdapterWithTensors(t =>
+        {
+            var edited = t[key].clone();
+            edited.view(-1)[5] = torch.tensor(value);
+            t[key] = edited;
+        });
+        FormatRefused(dir, TensorsOf(dir), $"tensor '{key}'", fragment);
+    }
+
+    [Fact]
+    public void A_float64_value_beyond_float32s_range_is_refused_for_a_float32_adapter()
+    {
+        // Finite in the file (F64), infinite once converted to the float32 adapter of a float32 base.
+        const string Key = Prefix + "layers.2.lora_A.weight";
+        string dir = AdapterWithTensors(t =>
+        {
+            var edited = t[Key].to(ScalarType.Float64);
+            edited.view(-1)[7] = torch.tensor(1e300);
+            t[Key] = edited;
+        });
+        FormatRefused(dir, TensorsOf(dir), $"tensor '{Key}' holds at flat index 7 the value 1E+300, which overflows the adapter's dtype Float32");
+    }
+
+    [Fact]
     public void A_tensor_of_the_wrong_rank_is_refused()
     {
         const string Key = Prefix + "layers.4.lora_magnitude_vector";
@@ -497,7 +560,61 @@ public sealed class AdapterLoadRefusalTests : IDisposable
         var lora = LoraModel.Wrap(model, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["layers.0", "layers.2"] });
         using var snapshot = ModelSnapshot.Take(model);
         var e = Assert.Throws<AdapterMismatchException>(() => lora.LoadAdapterWeights(AdapterFixture.Directory));
-        Assert.Equal(Prefix + "layers.4.lora_A.weight", e.Key);
+        Assert.Equal("target_modules", e.Key);
+        Assert.Contains("selects [layers.0, layers.2, layers.4] in this model, but the LoraModel's adapter adapts [layers.0, layers.2]", e.Message);
+        snapshot.AssertUnchanged(model);
+    }
+
+    /// <summary>Config edits that make the fixture an adapter LoadAdapter refuses (issue 13, defect 9).</summary>
+    public static TheoryData<string, string> ConfigsLoadAdapterRefuses() => new()
+    {
+        { "target_modules", "[\"fc1\", \"fc2\"]" },                          // selects nothing in this model
+        { "target_modules", "[\"layers.0\", \"layers.1\", \"layers.2\", \"layers.4\"]" }, // layers.1 is a ReLU
+        { "exclude_modules", "[\"layers.2\"]" },                                // the file's layers.2 tensors are then unexpected
+        { "modules_to_save", "[\"head\"]" },                                    // no such module
+        { "modules_to_save", "[\"layers.4\"]" },                                // an adapted module trained in full
+        { "target_modules", "\"layers\\\\.[01]\"" },                        // a regex selecting other modules
+    };
+
+    [Theory]
+    [MemberData(nameof(ConfigsLoadAdapterRefuses))]
+    public void LoadAdapterWeights_refuses_what_LoadAdapter_refuses_with_the_same_message(string field, string json)
+    {
+        string dir = Adapter();
+        AdapterFixture.EditConfig(dir, c => c[field] = JsonNode.Parse(json));
+        var fromLoad = Assert.ThrowsAny<IOException>(() => LoraModel.LoadAdapter(new Mlp(), dir));
+
+        // The fixture's options on all three Linear layers: before this check, LoadAdapterWeights accepted every one of
+        // these files, because it compared only r, lora_alpha, use_dora and use_rslora and ignored the file's modules.
+        var model = new Mlp();
+        var lora = LoraModel.Wrap(model, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["layers.0", "layers.2", "layers.4"] });
+        using var snapshot = ModelSnapshot.Take(model);
+        var fromWeights = Assert.ThrowsAny<IOException>(() => lora.LoadAdapterWeights(dir));
+        Assert.Equal(fromLoad.GetType(), fromWeights.GetType());
+        Assert.Equal(fromLoad.Message, fromWeights.Message);
+        Assert.Equal((fromLoad as AdapterMismatchException)?.Key, (fromWeights as AdapterMismatchException)?.Key);
+        snapshot.AssertUnchanged(model);
+    }
+
+    [Fact]
+    public void LoadAdapterWeights_refuses_a_consistent_file_for_other_modules_naming_both_module_lists()
+    {
+        // A file LoadAdapter accepts (it targets layers.0 and layers.2 and holds exactly their tensors), loaded into
+        // adapters on all three layers: refused by its config, not only by a missing key.
+        string dir = AdapterWithTensors(t =>
+        {
+            foreach (string key in t.Keys.Where(k => k.Contains("layers.4.")).ToList()) t.Remove(key);
+        });
+        AdapterFixture.EditConfig(dir, c => c["target_modules"] = new JsonArray("layers.0", "layers.2"));
+        Assert.Equal(2, LoraModel.LoadAdapter(new Mlp(), dir).Layers.Count);
+
+        var model = new Mlp();
+        var lora = LoraModel.Wrap(model, new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["layers.0", "layers.2", "layers.4"] });
+        using var snapshot = ModelSnapshot.Take(model);
+        var e = Assert.Throws<AdapterMismatchException>(() => lora.LoadAdapterWeights(dir));
+        Assert.Equal(ConfigOf(dir), e.FilePath);
+        Assert.Equal("target_modules", e.Key);
+        Assert.Contains("selects [layers.0, layers.2] in this model, but the LoraModel's adapter adapts [layers.0, layers.2, layers.4]", e.Message);
         snapshot.AssertUnchanged(model);
     }
 

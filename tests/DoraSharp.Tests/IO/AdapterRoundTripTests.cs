@@ -45,7 +45,8 @@ public sealed class AdapterRoundTripTests
     private static readonly Gen<double> Alpha = Gen.OneOf(
         Gen.Int[1, 64].Select(i => (double)i),
         Gen.Double[1e-6, 1e6],
-        Gen.Const(1e-7), Gen.Const(9007199254740993.0), Gen.Const(0.1 + 0.2));
+        // Up to LoraConfig.MaxScaling (the largest alpha valid at r = 1); 999999.9999999999 is a long shortest-round-trip text.
+        Gen.Const(1e-7), Gen.Const(LoraConfig.MaxScaling), Gen.Const(999999.9999999999), Gen.Const(0.1 + 0.2));
 
     private static readonly Gen<Case> Cases =
         from widths in Gen.Long[1, 9].Array[2, 5]
