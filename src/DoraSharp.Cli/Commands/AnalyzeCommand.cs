@@ -16,9 +16,9 @@ internal static class AnalyzeCommand
     public static Command Create()
     {
         var options = new ExperimentOptions(Path.Combine("runs", "analyze"));
-        var rank = ExperimentOptions.Number("--r", 4, 1, "Adapter rank of the LoRA and DoRA runs.");
-        var alpha = ExperimentOptions.Positive("--alpha", 8, "lora_alpha of the LoRA and DoRA runs.");
-        var checkpoints = ExperimentOptions.Number("--checkpoints", 4, 1, "Checkpoints per method, evenly spaced over fine-tuning (the paper uses 4).");
+        var rank = OptionRules.Whole("--r", 4, 1, DemoCommand.MaxRank, "Adapter rank of the LoRA and DoRA runs.");
+        var alpha = OptionRules.Real("--alpha", 8, 0, aboveMin: true, DemoCommand.MaxAlpha, "lora_alpha of the LoRA and DoRA runs.");
+        var checkpoints = OptionRules.Whole("--checkpoints", 4, 1, 100, "Checkpoints per method, evenly spaced over fine-tuning (the paper uses 4).");
         var command = new Command("analyze",
             "Magnitude/direction analysis of FT, LoRA and DoRA (DoRA paper §2.2, Figure 2): writes a scatter plot per method, " +
             "decomposition.csv and decomposition.json to --out, and prints slope and Pearson r per method. Uses the first seed.");
