@@ -18,7 +18,7 @@ internal sealed class RunOutputs
     /// <summary>Test hook: pause this many milliseconds at every step of staging and swapping, so a test can kill the process there.</summary>
     public const string FaultDelayVariable = "DORASHARP_FAULT_DELAY_OUTPUTS_MS";
 
-    /// <summary>Test hook, called with the name of each step ("staged", "swapping", "swapped"); it may throw to simulate a failure there.</summary>
+    /// <summary>Test hook, called with the name of each step ("render", "staged", "swapping", "swapped"); it may throw to simulate a failure there.</summary>
     internal static readonly AsyncLocal<Action<string>?> FaultHook = new();
 
     private const string StagingPrefix = ".dora-staging-";
@@ -76,7 +76,7 @@ internal sealed class RunOutputs
         var placed = new List<(string Staged, string Target)>();
         try
         {
-            Step("staged");
+            FaultPoint("staged");
             foreach (var name in _owned)
             {
                 var target = Path.Combine(_folder, name);
@@ -84,7 +84,7 @@ internal sealed class RunOutputs
                 var aside = Path.Combine(_folder, $".{name}{PreviousTag}{id}");
                 Move(target, aside);
                 asides.Add((target, aside));
-                Step("swapping");
+                FaultPoint("swapping");
             }
             foreach (var name in _owned)
             {
@@ -93,9 +93,9 @@ internal sealed class RunOutputs
                 var target = Path.Combine(_folder, name);
                 Move(staged, target);
                 placed.Add((staged, target));
-                Step("swapping");
+                FaultPoint("swapping");
             }
-            Step("swapped");
+            FaultPoint("swapped");
         }
         catch
         {
@@ -138,7 +138,8 @@ internal sealed class RunOutputs
         output.Flush(flushToDisk: true);
     }
 
-    private static void Step(string name)
+    /// <summary>A step of writing the outputs: runs <see cref="FaultHook"/> and the <see cref="FaultDelayVariable"/> pause.</summary>
+    internal static void FaultPoint(string name)
     {
         FaultHook.Value?.Invoke(name);
         if (int.TryParse(Environment.GetEnvironmentVariable(FaultDelayVariable), out var ms) && ms > 0) Thread.Sleep(ms);

@@ -52,7 +52,7 @@ internal sealed class ExperimentOptions
         Description = "Modules that get adapters, comma-separated. Default: layers.0,layers.2,layers.4 for the MLP (all three Linear layers), conv1,conv2,fc for the CNN.",
         HelpName = "NAMES",
         CustomParser = r => r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries)).ToArray(),
-        Validators = { r => { if (r.GetValueOrDefault<string[]>() is { } v && (v.Length == 0 || v.Any(string.IsNullOrEmpty))) r.AddError("--targets needs module names separated by commas, e.g. layers.0,layers.4."); } },
+        Validators = { r => { if (r.GetValueOrDefault<string[]>() is { } v && (v.Length == 0 || v.Any(string.IsNullOrEmpty))) r.AddError($"--targets needs module names separated by commas, e.g. layers.0,layers.4 (got '{string.Join(',', r.Tokens.Select(t => t.Value))}')."); } },
     };
 
     public ExperimentOptions(string defaultOut)
@@ -102,10 +102,6 @@ internal sealed class ExperimentOptions
         TargetModules = p.GetValue(Targets) is { Length: > 0 } targets ? targets : null,   // null: the model's default targets
     };
 
-    internal static Option<string> Choice(string name, string defaultValue, string description, params string[] values)
-    {
-        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
-        option.AcceptOnlyFromAmong(values);
-        return option;
-    }
+    private static Option<string> Choice(string name, string defaultValue, string description, params string[] values) =>
+        OptionRules.Choice(name, defaultValue, description, values);
 }

@@ -113,6 +113,7 @@ internal static class ExperimentRun
             }
             ResultsFile.Write(Path.Combine(staging, "results.json"), result, command);
             ResultsFile.WriteLosses(Path.Combine(staging, "losses.csv"), result);
+            RunOutputs.FaultPoint("render");
             files.InsertRange(0, render(result, staging).Select(p => Path.Combine(outDir, Path.GetRelativePath(staging, p))));
             files.AddRange([Path.Combine(outDir, "results.json"), Path.Combine(outDir, "losses.csv")]);
             outputs.Commit(staging);

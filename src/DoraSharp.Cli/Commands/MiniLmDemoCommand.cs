@@ -74,7 +74,7 @@ internal static class MiniLmDemoCommand
     private static string[] SplitList(string value, string option)
     {
         var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return items.Length > 0 ? items : throw new UsageException($"{option}: give at least one value.");
+        return items.Length > 0 ? items : throw new UsageException($"{option}: give at least one value (got '{value}').");
     }
 
     private static FineTuningMethod ParseMethod(string name)

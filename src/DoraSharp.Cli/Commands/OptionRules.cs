@@ -74,7 +74,7 @@ internal static class OptionRules
         }
         if (parts.Length > maxCount)
         {
-            result.AddError($"{name} takes at most {maxCount} values (got {parts.Length}).");
+            result.AddError($"{name} takes at most {maxCount} values (got {parts.Length}: '{text}').");
             return null;
         }
         var values = new List<T>();
@@ -82,18 +82,34 @@ internal static class OptionRules
         {
             if (!T.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
             {
-                result.AddError($"{name} takes whole numbers from {Show(min)} to {Show(max)} separated by commas, e.g. {example} (got '{part}').");
+                result.AddError($"{name}: '{part}' is not a whole number from {Show(min)} to {Show(max)}; give them separated by commas, e.g. {example} (got '{text}').");
                 return null;
             }
             if (values.Contains(v))
             {
-                result.AddError($"{name} lists {Show(v)} twice.");
+                result.AddError($"{name} lists {Show(v)} twice; each value may appear once (got '{text}').");
                 return null;
             }
             values.Add(v);
         }
         return values.ToArray();
     }
+
+    /// <summary>A text option that takes one of <paramref name="values"/>; the message names the option, the value and the choices.</summary>
+    public static Option<string> Choice(string name, string defaultValue, string description, params string[] values) => new(name)
+    {
+        Description = description,
+        HelpName = string.Join('|', values),
+        DefaultValueFactory = _ => defaultValue,
+        Validators =
+        {
+            r =>
+            {
+                if (r.Tokens is [.., var last] && !values.Contains(last.Value, StringComparer.Ordinal))
+                    r.AddError($"{name} must be one of {string.Join(", ", values)} (got '{last.Value}').");
+            },
+        },
+    };
 
     private static T? ParseWhole<T>(ArgumentResult result, string name, string token, T min, T max) where T : struct, IBinaryInteger<T>
     {
