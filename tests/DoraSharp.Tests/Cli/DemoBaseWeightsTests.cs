@@ -14,6 +14,7 @@ namespace DoraSharp.Tests.Cli;
 /// with the sizes), so the fine-tuned models can be rebuilt elsewhere: a fresh model built from the config, loaded with
 /// the base weights and an adapter, gives the logits the run's own model gave (what docs/python-interop.md does in PyTorch).
 /// </summary>
+[Collection(InProcessRuns.Name)]
 public sealed class DemoBaseWeightsTests : IDisposable
 {
     private const int Images = 64;

@@ -6,6 +6,7 @@ using Xunit;
 namespace DoraSharp.Tests.Cli;
 
 /// <summary>`dora demo` and `dora compare` end to end on the bundled MNIST, in-process.</summary>
+[Collection(InProcessRuns.Name)]
 public sealed class DemoCommandTests : IDisposable
 {
     /// <summary>The bundled test split's size, from data/mnist/README.md (checked by the data tests).</summary>

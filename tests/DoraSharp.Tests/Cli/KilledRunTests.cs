@@ -22,7 +22,7 @@ public sealed class KilledRunTests(KilledRunTests.Reference reference) : IClassF
     private static readonly Dictionary<string, string> SlowRun = new()
     {
         [CheckpointStore.FaultDelayVariable] = "10",
-        [RunOutputs.FaultDelayVariable] = "100",
+        [RunOutputs.FaultDelayVariable] = "250",
     };
 
     /// <summary>The kill points: each kills the run as soon as its condition holds on --out.</summary>

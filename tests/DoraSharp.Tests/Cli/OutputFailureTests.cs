@@ -9,6 +9,7 @@ namespace DoraSharp.Tests.Cli;
 /// Where `dora demo` cannot write, it says so before training; a failure while writing its outputs (a full disk at the
 /// plot, say) leaves --out exactly as it was, keeps the checkpoints, and --resume then writes the whole new set.
 /// </summary>
+[Collection(InProcessRuns.Name)]
 public sealed class OutputFailureTests : IDisposable
 {
     private readonly TempDirectory _dir = new();

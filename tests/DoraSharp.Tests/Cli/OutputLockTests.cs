@@ -40,8 +40,9 @@ public sealed class OutputLockTests : IDisposable
     {
         var outDir = _dir.File("out");
         string[] Args(string alpha, string checkpoints) => ["demo", "--epochs", "1", "--alpha", alpha, "--out", outDir, "--checkpoint-dir", checkpoints];
-        using var first = CliProcess.Start(SlowCheckpoints, Args("8", _dir.File("ck-first")));
-        await first.WaitUntilAsync(() => Directory.Exists(_dir.File(Path.Combine("ck-first", "seed-123"))), Timeout, "the first run's checkpoints");
+        // The first run pauses a second at each step of writing its outputs, so it is surely still running when the second starts.
+        using var first = CliProcess.Start(new Dictionary<string, string> { [RunOutputs.FaultDelayVariable] = "1000" }, Args("8", _dir.File("ck-first")));
+        await first.WaitUntilAsync(() => Directory.EnumerateDirectories(outDir, ".dora-staging-*").Any(), Timeout, "the first run's outputs");
 
         // Its own checkpoint folder, so only the lock on --out can stop it.
         var second = await CliProcess.RunAsync(null, Timeout, Args("16", _dir.File("ck-second")));
@@ -64,8 +65,10 @@ public sealed class OutputLockTests : IDisposable
     public async Task A_second_run_into_the_same_checkpoint_folder_is_refused()
     {
         var checkpoints = _dir.File("ck");
-        using var first = CliProcess.Start(SlowCheckpoints, "demo", "--epochs", "1", "--out", _dir.File("out1"), "--checkpoint-dir", checkpoints);
-        await first.WaitUntilAsync(() => Directory.Exists(Path.Combine(checkpoints, "seed-123")), Timeout, "the first run's checkpoints");
+        // Paused while writing its outputs (its checkpoints are deleted only after that), so it surely still holds the folder.
+        using var first = CliProcess.Start(new Dictionary<string, string> { [RunOutputs.FaultDelayVariable] = "1000" },
+            "demo", "--epochs", "1", "--out", _dir.File("out1"), "--checkpoint-dir", checkpoints);
+        await first.WaitUntilAsync(() => Directory.EnumerateDirectories(_dir.File("out1"), ".dora-staging-*").Any(), Timeout, "the first run's outputs");
 
         var (code, error, _) = CliRunner.Run("demo", "--epochs", "1", "--out", _dir.File("out2"), "--checkpoint-dir", checkpoints, "--resume");
         Assert.Equal(2, code);
