@@ -88,6 +88,9 @@ internal static class MiniLmDemoCommand
     {
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
+        // Checked and locked before the data and the model load: a second run into the same folder would mix its files.
+        output = OutputFolder.Prepare("--out", output);
+        using var outLock = FolderLock.Acquire("--out", output);
         TorchSharp.torch.set_num_threads(threads);
         var wall = Stopwatch.StartNew();
 
@@ -98,7 +101,6 @@ internal static class MiniLmDemoCommand
         AnsiConsole.MarkupLine($"Debian descriptions: {data.Labels.Count} sections ({string.Join(", ", data.Labels)}), " +
                                $"{data.Train.Count} training and {data.Test.Count} test examples; " +
                                $"{100.0 * lengths.Count(l => l == settings.MaxLength) / lengths.Length:F0} % of training texts truncated at {settings.MaxLength} word pieces.");
-        Directory.CreateDirectory(output);
         var saver = new MiniLmRunSaver(output);
 
         IReadOnlyList<MethodSummary> summaries = null!;

@@ -19,15 +19,19 @@ public sealed class OutputLockTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [Fact]
-    public void A_folder_locked_by_another_run_is_refused_before_anything_is_written()
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("compare")]
+    [InlineData("analyze")]
+    [InlineData("minilm-demo")]
+    public void A_folder_locked_by_another_run_is_refused_before_anything_is_written(string command)
     {
         var outDir = _dir.File("out");
         Directory.CreateDirectory(outDir);
         // What a running dora holds (FolderLock): the lock file open with FileShare.None.
         using (new FileStream(Path.Combine(outDir, FolderLock.FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
         {
-            var (code, error, _) = CliRunner.Run("demo", "--out", outDir);
+            var (code, error, _) = CliRunner.Run(command, "--out", outDir);
             Assert.Equal(2, code);
             Assert.Equal($"dora: --out '{outDir}' is in use by another dora run (it holds {Path.Combine(outDir, FolderLock.FileName)}); " +
                          "wait for that run to end or choose another folder.", error.TrimEnd());
