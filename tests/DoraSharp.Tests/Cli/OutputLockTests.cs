@@ -15,6 +15,16 @@ public sealed class OutputLockTests : IDisposable
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(1);
     private static readonly Dictionary<string, string> SlowCheckpoints = new() { [CheckpointStore.FaultDelayVariable] = "10" };
 
+    /// <summary>
+    /// With --checkpoint-every 10: some 40 checkpoints after the first of full fine-tuning, each slowed by 50 ms, and a
+    /// pause at each step of writing the outputs, so the first run surely still runs when the second starts.
+    /// </summary>
+    private static readonly Dictionary<string, string> VerySlowCheckpoints = new()
+    {
+        [CheckpointStore.FaultDelayVariable] = "50",
+        [RunOutputs.FaultDelayVariable] = "500",
+    };
+
     private readonly TempDirectory _dir = new();
 
     public void Dispose() => _dir.Dispose();
@@ -43,10 +53,11 @@ public sealed class OutputLockTests : IDisposable
     public async Task A_second_run_into_the_same_out_is_refused_and_the_first_writes_alone()
     {
         var outDir = _dir.File("out");
-        string[] Args(string alpha, string checkpoints) => ["demo", "--epochs", "1", "--alpha", alpha, "--out", outDir, "--checkpoint-dir", checkpoints];
-        // The first run pauses a second at each step of writing its outputs, so it is surely still running when the second starts.
-        using var first = CliProcess.Start(new Dictionary<string, string> { [RunOutputs.FaultDelayVariable] = "1000" }, Args("8", _dir.File("ck-first")));
-        await first.WaitUntilAsync(() => Directory.EnumerateDirectories(outDir, ".dora-staging-*").Any(), Timeout, "the first run's outputs");
+        string[] Args(string alpha, string checkpoints) =>
+            ["demo", "--epochs", "1", "--checkpoint-every", "10", "--alpha", alpha, "--out", outDir, "--checkpoint-dir", checkpoints];
+        using var first = CliProcess.Start(VerySlowCheckpoints, Args("8", _dir.File("ck-first")));
+        await first.WaitUntilAsync(() => Directory.GetDirectories(_dir.File(Path.Combine("ck-first", "seed-123", "full")), "checkpoint-*").Length > 0,
+            Timeout, "the first run's fine-tuning");
 
         // Its own checkpoint folder, so only the lock on --out can stop it.
         var second = await CliProcess.RunAsync(null, Timeout, Args("16", _dir.File("ck-second")));
@@ -69,12 +80,11 @@ public sealed class OutputLockTests : IDisposable
     public async Task A_second_run_into_the_same_checkpoint_folder_is_refused()
     {
         var checkpoints = _dir.File("ck");
-        // Paused while writing its outputs (its checkpoints are deleted only after that), so it surely still holds the folder.
-        using var first = CliProcess.Start(new Dictionary<string, string> { [RunOutputs.FaultDelayVariable] = "1000" },
-            "demo", "--epochs", "1", "--out", _dir.File("out1"), "--checkpoint-dir", checkpoints);
-        await first.WaitUntilAsync(() => Directory.EnumerateDirectories(_dir.File("out1"), ".dora-staging-*").Any(), Timeout, "the first run's outputs");
+        using var first = CliProcess.Start(VerySlowCheckpoints, "demo", "--epochs", "1", "--checkpoint-every", "10", "--out", _dir.File("out1"), "--checkpoint-dir", checkpoints);
+        await first.WaitUntilAsync(() => Directory.GetDirectories(Path.Combine(checkpoints, "seed-123", "full"), "checkpoint-*").Length > 0,
+            Timeout, "the first run's fine-tuning");
 
-        var (code, error, _) = CliRunner.Run("demo", "--epochs", "1", "--out", _dir.File("out2"), "--checkpoint-dir", checkpoints, "--resume");
+        var (code, error, _) = CliRunner.Run("demo", "--epochs", "1", "--checkpoint-every", "10", "--out", _dir.File("out2"), "--checkpoint-dir", checkpoints, "--resume");
         Assert.Equal(2, code);
         Assert.Contains($"--checkpoint-dir '{checkpoints}' is in use by another dora run", error);
         Assert.False(File.Exists(_dir.File(Path.Combine("out2", "results.json"))));
