@@ -58,12 +58,20 @@ internal sealed class BenchWorkload : IDisposable
         return new BenchWorkload(model, lora, x, gradOut);
     }
 
-    public static (long Out, long In) ParseShape(string shape)
+    public static (long Out, long In) ParseShape(string shape) =>
+        TryParseShape(shape, long.MaxValue, out var parsed) ? parsed : throw new UsageException($"--shapes: '{shape}' is not OUTxIN (e.g. 2048x2048) or 'mlp'.");
+
+    /// <summary>Reads OUTxIN with each side from 1 to <paramref name="maxSide"/>.</summary>
+    public static bool TryParseShape(string shape, long maxSide, out (long Out, long In) parsed)
     {
         var parts = shape.Split('x');
-        if (parts.Length != 2 || !long.TryParse(parts[0], out var o) || !long.TryParse(parts[1], out var i) || o < 1 || i < 1)
-            throw new UsageException($"--shapes: '{shape}' is not OUTxIN (e.g. 2048x2048) or 'mlp'.");
-        return (o, i);
+        parsed = default;
+        if (parts.Length != 2 || !long.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var o)
+            || !long.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i)
+            || o < 1 || i < 1 || o > maxSide || i > maxSide)
+            return false;
+        parsed = (o, i);
+        return true;
     }
 
     /// <summary>Prepares a phase: train or eval mode, merged or not.</summary>

@@ -16,9 +16,9 @@ internal static class AnalyzeCommand
     public static Command Create()
     {
         var options = new ExperimentOptions(Path.Combine("runs", "analyze"));
-        var rank = ExperimentOptions.Number("--r", 4, 1, "Adapter rank of the LoRA and DoRA runs.");
-        var alpha = ExperimentOptions.Positive("--alpha", 8, "lora_alpha of the LoRA and DoRA runs.");
-        var checkpoints = ExperimentOptions.Number("--checkpoints", 4, 1, "Checkpoints per method, evenly spaced over fine-tuning (the paper uses 4).");
+        var rank = OptionRules.Whole("--r", 4, 1, DemoCommand.MaxRank, "Adapter rank of the LoRA and DoRA runs.");
+        var alpha = OptionRules.Real("--alpha", 8, 0, aboveMin: true, DemoCommand.MaxAlpha, "lora_alpha of the LoRA and DoRA runs.");
+        var checkpoints = OptionRules.Whole("--checkpoints", 4, 1, 100, "Checkpoints per method, evenly spaced over fine-tuning (the paper uses 4).");
         var command = new Command("analyze",
             "Magnitude/direction analysis of FT, LoRA and DoRA (DoRA paper §2.2, Figure 2): writes a scatter plot per method, " +
             "decomposition.csv and decomposition.json to --out, and prints slope and Pearson r per method. Uses the first seed.");
@@ -36,6 +36,10 @@ internal static class AnalyzeCommand
         FineTuneExperiment.Validate(settings, [FineTuneArm.Full, FineTuneArm.Lora(rank, alpha), FineTuneArm.Dora(rank, alpha)]);
         using var data = ExperimentData.Load(parse.GetValue(options.Dataset)!, parse.GetValue(options.DataDir), settings.Task);
         var outDir = OutputFolder.Prepare("--out", parse.GetValue(options.Out)!);
+        using var outLock = FolderLock.Acquire("--out", outDir);
+        // The outputs are staged and swapped in together (RunOutputs): never a mix of this run's and an older run's.
+        var outputs = new RunOutputs(outDir, ["decomposition.csv", "decomposition.json", .. DecompositionResult.Methods.Select(PlotName)]);
+        outputs.Prepare();
         TorchSharp.torch.set_num_threads(parse.GetValue(options.Threads));
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 120) AnsiConsole.Profile.Width = 120;
 
@@ -67,22 +71,32 @@ internal static class AnalyzeCommand
         AnsiConsole.MarkupLine(Markup.Escape("The paper (Figure 2) reports a negative correlation for FT and DoRA and a positive one for LoRA; " +
                                              "read the r column above for what this run shows."));
 
-        var files = new List<string>();
-        var csv = Path.Combine(outDir, "decomposition.csv");
-        DecompositionFile.WriteCsv(csv, result);
-        var json = Path.Combine(outDir, "decomposition.json");
-        DecompositionFile.WriteJson(json, result);
-        files.AddRange([csv, json]);
-        if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
-        foreach (var method in DecompositionResult.Methods)
+        var staging = outputs.Stage();
+        try
         {
-            var png = Path.Combine(outDir, $"decomposition_{method.ToLowerInvariant()}.png");
-            DecompositionPlot.Save(png, result, method);
-            files.Add(png);
+            DecompositionFile.WriteCsv(Path.Combine(staging, "decomposition.csv"), result);
+            DecompositionFile.WriteJson(Path.Combine(staging, "decomposition.json"), result);
+            if (PlotFonts.Configure() is { } warning) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape("Plots: " + warning)}[/]");
+            foreach (var method in DecompositionResult.Methods) DecompositionPlot.Save(Path.Combine(staging, PlotName(method)), result, method);
+            RunOutputs.FaultPoint("render");
+            outputs.Commit(staging);
         }
-        AnsiConsole.MarkupLine(Markup.Escape("Wrote " + string.Join(", ", files)));
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            RunOutputs.Discard(staging);
+            throw new UsageException($"could not write the outputs into {outDir} ({e.Message.ReplaceLineEndings(" ").TrimEnd('.')}); the previous outputs there are unchanged.");
+        }
+        catch
+        {
+            RunOutputs.Discard(staging);
+            throw;
+        }
+        string[] files = ["decomposition.csv", "decomposition.json", .. DecompositionResult.Methods.Select(PlotName)];
+        AnsiConsole.MarkupLine(Markup.Escape("Wrote " + string.Join(", ", files.Select(f => Path.Combine(outDir, f)))));
         return 0;
     }
+
+    private static string PlotName(string method) => $"decomposition_{method.ToLowerInvariant()}.png";
 
     private static string F(double v, string format) => double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "n/a";
 }

@@ -14,15 +14,44 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var shapes = new Option<string>("--shapes") { Description = "Comma-separated OUTxIN layer shapes, and/or 'mlp' (the demo MLP, batch --mlp-batch).", DefaultValueFactory = _ => "1024x1024,2048x2048,4096x1024,mlp" };
-        var ranks = new Option<string>("--ranks") { Description = "Comma-separated ranks r.", DefaultValueFactory = _ => "8,16,64" };
-        var tokens = new Option<int>("--tokens") { Description = "Tokens (rows) per batch for the layer shapes.", DefaultValueFactory = _ => 512 };
-        var mlpBatch = new Option<int>("--mlp-batch") { Description = "Batch size for the demo MLP.", DefaultValueFactory = _ => 64 };
-        var steps = new Option<int>("--steps") { Description = "Timed steps per variant and phase (after warm-up).", DefaultValueFactory = _ => 20 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps.", DefaultValueFactory = _ => 3 };
-        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads.", DefaultValueFactory = _ => 2 };
+        var shapes = new Option<string>("--shapes")
+        {
+            Description = $"Comma-separated OUTxIN layer shapes, and/or 'mlp' (the demo MLP, batch --mlp-batch). Allowed: each side 1 to {MaxSide}.",
+            DefaultValueFactory = _ => "1024x1024,2048x2048,4096x1024,mlp",
+            Validators =
+            {
+                r =>
+                {
+                    var list = Split(r.GetValueOrDefault<string>() ?? "");
+                    if (list.Length == 0) r.AddError("--shapes needs at least one OUTxIN shape or 'mlp' (got '').");
+                    foreach (var s in list)
+                    {
+                        if (s == "mlp" || BenchWorkload.TryParseShape(s, MaxSide, out _)) continue;
+                        r.AddError($"--shapes: '{s}' is not OUTxIN with each side 1 to {MaxSide} (e.g. 2048x2048) or 'mlp'.");
+                        return;
+                    }
+                },
+            },
+        };
+        var ranks = new Option<int[]>("--ranks")
+        {
+            Description = $"Comma-separated ranks r. Allowed: up to 16 distinct ranks, each 1 to {MaxRank}.",
+            HelpName = "R1,R2,…",
+            DefaultValueFactory = _ => [8, 16, 64],
+            CustomParser = r => r.Tokens.Count == 0 ? [8, 16, 64] : OptionRules.ParseWholeList(r, "--ranks", r.Tokens[^1].Value, 1, MaxRank, 16, "8,16,64") ?? [],
+        };
+        var tokens = OptionRules.Whole("--tokens", 512, 1, 65536, "Tokens (rows) per batch for the layer shapes.");
+        var mlpBatch = OptionRules.Whole("--mlp-batch", 64, 1, 65536, "Batch size for the demo MLP.");
+        var steps = OptionRules.Whole("--steps", 20, 1, 100_000, "Timed steps per variant and phase (after warm-up).");
+        var warmup = OptionRules.Whole("--warmup", 3, 0, 100_000, "Untimed warm-up steps.");
+        var threads = OptionRules.Whole("--threads", 2, 1, 256, "libtorch intra-op threads.");
         var noMemory = new Option<bool>("--no-memory") { Description = "Skip the peak-memory probes (one child process per variant)." };
-        var memoryRanks = new Option<string>("--memory-ranks") { Description = "Ranks at which peak memory is probed (each probe is a child process, ~1.5 s): comma-separated, or 'all'.", DefaultValueFactory = _ => "16" };
+        var memoryRanks = new Option<string>("--memory-ranks")
+        {
+            Description = $"Ranks at which peak memory is probed (each probe is a child process, ~1.5 s): comma-separated, or 'all'. Allowed: ranks 1 to {MaxRank}.",
+            DefaultValueFactory = _ => "16",
+            Validators = { r => { if (r.GetValueOrDefault<string>() is { } v && v.Trim() != "all") OptionRules.ParseWholeList(r, "--memory-ranks", v, 1, MaxRank, 16, "16 or all"); } },
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON array of records instead of tables." };
         var probe = new Option<string[]>(MemoryProbe.ProbeOption) { Hidden = true, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(4, 4) };
         var command = new Command("bench", "Time base, LoRA and DoRA training steps and inference; print the ratios.")
@@ -30,23 +59,32 @@ internal static class BenchCommand
         command.SetAction(p =>
         {
             if (p.GetValue(probe) is { Length: 4 } a)
-                return MemoryProbe.RunChild(a[0], int.Parse(a[1], CultureInfo.InvariantCulture), int.Parse(a[2], CultureInfo.InvariantCulture), a[3]);
-            return Run(p.GetValue(shapes)!, p.GetValue(ranks)!, p.GetValue(tokens), p.GetValue(mlpBatch), p.GetValue(steps), p.GetValue(warmup),
-                p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(memoryRanks)!, p.GetValue(json));
+            {
+                // The parent's own arguments, but checked all the same: a hand-typed probe must not crash either.
+                if (!BenchWorkload.TryParseShape(a[0], MaxSide, out _) && a[0] != "mlp" || !int.TryParse(a[1], NumberStyles.None, CultureInfo.InvariantCulture, out var r) || r < 1 || r > MaxRank
+                    || !int.TryParse(a[2], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || n > 65536 || !Variants.All.Contains(a[3]))
+                    throw new UsageException($"{MemoryProbe.ProbeOption}: expected SHAPE R TOKENS VARIANT (a shape, a rank 1 to {MaxRank}, 1 to 65536 tokens, one of {string.Join(", ", Variants.All)}), got '{string.Join(' ', a)}'.");
+                return MemoryProbe.RunChild(a[0], r, n, a[3]);
+            }
+            var memoryRankList = p.GetValue(memoryRanks)!.Trim();
+            return Run([.. Split(p.GetValue(shapes)!)], p.GetValue(ranks)!, p.GetValue(tokens), p.GetValue(mlpBatch), p.GetValue(steps), p.GetValue(warmup),
+                p.GetValue(threads), !p.GetValue(noMemory), memoryRankList == "all" ? null : [.. Split(memoryRankList).Select(x => int.Parse(x, CultureInfo.InvariantCulture))], p.GetValue(json));
         });
         return command;
     }
 
-    private static int Run(string shapeList, string rankList, int tokens, int mlpBatch, int steps, int warmup, int threads, bool memory, string memoryRankList, bool json)
+    /// <summary>Largest side of a benchmarked layer (a 16384×16384 float32 weight is 1 GiB).</summary>
+    private const int MaxSide = 16384;
+
+    /// <summary>Largest benchmarked rank.</summary>
+    private const int MaxRank = 4096;
+
+    private static string[] Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <param name="memoryRankList">Ranks to probe memory at; null for all.</param>
+    private static int Run(string[] shapes, int[] ranks, int tokens, int mlpBatch, int steps, int warmup, int threads, bool memory, int[]? memoryRankList, bool json)
     {
-        var shapes = shapeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        foreach (var s in shapes.Where(s => s != "mlp")) BenchWorkload.ParseShape(s);
-        var ranks = rankList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(x => int.TryParse(x, out var r) && r >= 1 ? r : throw new UsageException($"--ranks: '{x}' is not an integer >= 1.")).ToArray();
-        if (steps < 1 || warmup < 0 || tokens < 1 || mlpBatch < 1 || threads < 1)
-            throw new UsageException("--steps, --tokens, --mlp-batch and --threads must be >= 1 and --warmup >= 0.");
-        var memoryRanks = memoryRankList.Trim() == "all" ? ranks : memoryRankList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(x => int.TryParse(x, out var r) && r >= 1 ? r : throw new UsageException($"--memory-ranks: '{x}' is not an integer >= 1 or 'all'.")).ToArray();
+        var memoryRanks = memoryRankList ?? ranks;
         TorchSharp.torch.set_num_threads(threads);
 
         var records = new List<BenchRecord>();

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using DoraSharp.Cli.Rendering;
 using DoraSharp.Experiments;
 using Spectre.Console;
@@ -17,16 +16,12 @@ internal static class CompareCommand
         var options = new ExperimentOptions(Path.Combine("runs", "compare"));
         var ranks = new Option<int[]>("--ranks")
         {
-            Description = "Adapter ranks to compare, comma-separated. Default: 1,2,4,8,16.",
+            Description = $"Adapter ranks to compare, comma-separated. Default: 1,2,4,8,16. Allowed: up to {MaxRanks} distinct ranks, each 1 to {DemoCommand.MaxRank}.",
             HelpName = "R1,R2,…",
-            CustomParser = ParseRanks,
+            CustomParser = r => r.Tokens.Count == 0 ? [] : OptionRules.ParseWholeList(r, "--ranks", string.Join(',', r.Tokens.Select(t => t.Value)), 1, DemoCommand.MaxRank, MaxRanks, "1,2,4,8,16") ?? [],
         };
-        var alpha = new Option<double?>("--alpha")
-        {
-            Description = "lora_alpha at every rank. Default: 2·r, so the scaling alpha / r stays 2 (the demo's r=4, alpha=8).",
-            HelpName = "X",
-            Validators = { r => { if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v))) r.AddError($"--alpha must be a positive number (got {ExperimentOptions.Show(v)})."); } },
-        };
+        var alpha = OptionRules.OptionalReal("--alpha", 0, aboveMin: true, DemoCommand.MaxAlpha,
+            "lora_alpha at every rank. Default: 2·r, so the scaling alpha / r stays 2 (the demo's r=4, alpha=8).");
         var resume = new ResumeOptions();
         var command = new Command("compare",
             "LoRA vs DoRA across ranks on the same seeds, with full fine-tuning and the frozen base for reference. " +
@@ -58,25 +53,6 @@ internal static class CompareCommand
 
     private static readonly int[] DefaultRanks = [1, 2, 4, 8, 16];
 
-    private static int[] ParseRanks(System.CommandLine.Parsing.ArgumentResult result)
-    {
-        var parts = result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
-        var ranks = new List<int>();
-        foreach (var part in parts)
-        {
-            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var r) || r < 1)
-            {
-                result.AddError($"--ranks takes whole numbers >= 1 separated by commas, e.g. 1,2,4,8,16 (got '{part}').");
-                return [];
-            }
-            if (ranks.Contains(r))
-            {
-                result.AddError($"--ranks lists rank {r} twice.");
-                return [];
-            }
-            ranks.Add(r);
-        }
-        if (ranks.Count == 0) result.AddError("--ranks needs at least one rank, e.g. 1,2,4,8,16.");
-        return ranks.ToArray();
-    }
+    /// <summary>Every rank is two runs per seed: more than this is a mistake, not an experiment.</summary>
+    private const int MaxRanks = 16;
 }

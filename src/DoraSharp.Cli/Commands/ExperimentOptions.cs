@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Globalization;
 using DoraSharp.Experiments;
 using DoraSharp.Training;
 
@@ -27,29 +26,25 @@ internal sealed class ExperimentOptions
         HelpName = "DIR",
     };
     public Option<string> Out { get; }
-    public Option<long> Seed { get; } = Number("--seed", Defaults.Seed, 0L, "First random seed (model init, data order, adapter init).");
-    public Option<int> Seeds { get; } = Number("--seeds", Defaults.Seeds, 1, "Number of seeds (seed, seed+1, …); results are mean ± sample std over seeds.");
+    public Option<long> Seed { get; } = OptionRules.Whole("--seed", Defaults.Seed, 0L, OptionRules.MaxSeed, "First random seed (model init, data order, adapter init).");
+    public Option<int> Seeds { get; } = OptionRules.Whole("--seeds", Defaults.Seeds, 1, 100, "Number of seeds (seed, seed+1, …); results are mean ± sample std over seeds.");
     public Option<string> Model { get; } = Choice("--model", "mlp",
         "mlp: the original recipe's MLP 784→32→64→10 (adapters on its three Linear layers); " +
         "cnn: a small CNN, conv 1→8 and 8→16 (3×3, ReLU, max-pool 2), then Linear 784→10 (adapters on conv1, conv2 and fc).", "mlp", "cnn");
-    public Option<int> Hidden1 { get; } = Number("--hidden1", Defaults.Hidden1, 1, "Width of the MLP's first hidden layer (--model mlp only).");
-    public Option<int> Hidden2 { get; } = Number("--hidden2", Defaults.Hidden2, 1, "Width of the MLP's second hidden layer (--model mlp only).");
-    public Option<int> PretrainEpochs { get; } = Number("--pretrain-epochs", Defaults.PretrainEpochs, 1, "Epochs of pretraining.");
-    public Option<int> Epochs { get; } = Number("--epochs", Defaults.FineTuneEpochs, 1, "Epochs of fine-tuning, for every method.");
-    public Option<int> BatchSize { get; } = Number("--batch-size", Defaults.BatchSize, 1, "Batch size.");
-    public Option<double> LearningRate { get; } = Positive("--lr", Defaults.LearningRate, "Learning rate (pretraining and fine-tuning).");
+    public Option<int> Hidden1 { get; } = OptionRules.Whole("--hidden1", Defaults.Hidden1, 1, 4096, "Width of the MLP's first hidden layer (--model mlp only).");
+    public Option<int> Hidden2 { get; } = OptionRules.Whole("--hidden2", Defaults.Hidden2, 1, 4096, "Width of the MLP's second hidden layer (--model mlp only).");
+    public Option<int> PretrainEpochs { get; } = OptionRules.Whole("--pretrain-epochs", Defaults.PretrainEpochs, 1, 1000, "Epochs of pretraining.");
+    public Option<int> Epochs { get; } = OptionRules.Whole("--epochs", Defaults.FineTuneEpochs, 1, 1000, "Epochs of fine-tuning, for every method.");
+    public Option<int> BatchSize { get; } = OptionRules.Whole("--batch-size", Defaults.BatchSize, 1, 65536, "Batch size.");
+    public Option<double> LearningRate { get; } = OptionRules.Real("--lr", Defaults.LearningRate, 0, aboveMin: true, 10, "Learning rate (pretraining and fine-tuning).");
     public Option<string> Optimizer { get; } = Choice("--optimizer", "adam", "Optimizer.", "adam", "adamw");
-    public Option<double> WeightDecay { get; } = NonNegative("--weight-decay", Defaults.WeightDecay, "Weight decay (L2 for adam, decoupled for adamw).");
+    public Option<double> WeightDecay { get; } = OptionRules.Real("--weight-decay", Defaults.WeightDecay, 0, aboveMin: false, 10, "Weight decay (L2 for adam, decoupled for adamw).");
     public Option<string> Schedule { get; } = Choice("--lr-schedule", "constant", "Learning-rate schedule of each training phase.", "constant", "linear", "cosine");
-    public Option<int> WarmupSteps { get; } = Number("--warmup-steps", Defaults.WarmupSteps, 0, "Linear warm-up steps at the start of each training phase.");
-    public Option<double?> MaxGradNorm { get; } = new("--max-grad-norm")
-    {
-        Description = "Clip gradients to this total L2 norm. Default: no clipping.",
-        HelpName = "NORM",
-        Validators = { r => { if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v))) r.AddError($"--max-grad-norm must be a positive number (got {Show(v)})."); } },
-    };
+    public Option<int> WarmupSteps { get; } = OptionRules.Whole("--warmup-steps", Defaults.WarmupSteps, 0, 1_000_000, "Linear warm-up steps at the start of each training phase.");
+    public Option<double?> MaxGradNorm { get; } = OptionRules.OptionalReal("--max-grad-norm", 0, aboveMin: true, 1e6,
+        "Clip gradients to this total L2 norm. Default: no clipping.", "NORM");
     public Option<string> OnNan { get; } = Choice("--on-nan", "stop", "On a NaN or infinite loss: stop with a message naming the step, or skip that step.", "stop", "skip");
-    public Option<int> Threads { get; } = Number("--threads", 1, 1,
+    public Option<int> Threads { get; } = OptionRules.Whole("--threads", 1, 1, 256,
         "CPU threads for tensor operations. This model's operations are too small to gain from more, and on a busy machine extra threads mostly wait for each other.");
     public Option<string[]> Targets { get; } = new("--targets")
     {
@@ -57,7 +52,7 @@ internal sealed class ExperimentOptions
         Description = "Modules that get adapters, comma-separated. Default: layers.0,layers.2,layers.4 for the MLP (all three Linear layers), conv1,conv2,fc for the CNN.",
         HelpName = "NAMES",
         CustomParser = r => r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries)).ToArray(),
-        Validators = { r => { if (r.GetValueOrDefault<string[]>() is { } v && (v.Length == 0 || v.Any(string.IsNullOrEmpty))) r.AddError("--targets needs module names separated by commas, e.g. layers.0,layers.4."); } },
+        Validators = { r => { if (r.GetValueOrDefault<string[]>() is { } v && (v.Length == 0 || v.Any(string.IsNullOrEmpty))) r.AddError($"--targets needs module names separated by commas, e.g. layers.0,layers.4 (got '{string.Join(',', r.Tokens.Select(t => t.Value))}')."); } },
     };
 
     public ExperimentOptions(string defaultOut)
@@ -107,36 +102,6 @@ internal sealed class ExperimentOptions
         TargetModules = p.GetValue(Targets) is { Length: > 0 } targets ? targets : null,   // null: the model's default targets
     };
 
-    internal static Option<string> Choice(string name, string defaultValue, string description, params string[] values)
-    {
-        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
-        option.AcceptOnlyFromAmong(values);
-        return option;
-    }
-
-    internal static Option<T> Number<T>(string name, T defaultValue, T minimum, string description) where T : struct, IComparable<T> => new(name)
-    {
-        Description = description,
-        HelpName = "N",
-        DefaultValueFactory = _ => defaultValue,
-        Validators = { r => { var v = r.GetValueOrDefault<T>(); if (v.CompareTo(minimum) < 0) r.AddError($"{name} must be at least {minimum} (got {v})."); } },
-    };
-
-    internal static Option<double> Positive(string name, double defaultValue, string description) => new(name)
-    {
-        Description = description,
-        HelpName = "X",
-        DefaultValueFactory = _ => defaultValue,
-        Validators = { r => { var v = r.GetValueOrDefault<double>(); if (!(v > 0 && double.IsFinite(v))) r.AddError($"{name} must be a positive number (got {Show(v)})."); } },
-    };
-
-    private static Option<double> NonNegative(string name, double defaultValue, string description) => new(name)
-    {
-        Description = description,
-        HelpName = "X",
-        DefaultValueFactory = _ => defaultValue,
-        Validators = { r => { var v = r.GetValueOrDefault<double>(); if (!(v >= 0 && double.IsFinite(v))) r.AddError($"{name} must be a number >= 0 (got {Show(v)})."); } },
-    };
-
-    internal static string Show(double v) => v.ToString("G", CultureInfo.InvariantCulture);
+    private static Option<string> Choice(string name, string defaultValue, string description, params string[] values) =>
+        OptionRules.Choice(name, defaultValue, description, values);
 }

@@ -14,10 +14,10 @@ internal static class MiniLmCheckCommand
 {
     public static Command Create()
     {
-        var tolerance = new Option<double>("--tolerance") { Description = "Largest allowed |TorchSharp − ONNX Runtime| over every compared value.", DefaultValueFactory = _ => 1e-4 };
-        var threads = new Option<int>("--threads") { Description = "Threads for libtorch and ONNX Runtime.", DefaultValueFactory = _ => 2 };
-        var batch = new Option<int>("--batch") { Description = "Sentences per padded batch.", DefaultValueFactory = _ => 16 };
-        var maxLength = new Option<int>("--max-length") { Description = "Truncation length in word pieces, [CLS] and [SEP] included.", DefaultValueFactory = _ => MiniLmTokenizer.DefaultMaxLength };
+        var tolerance = OptionRules.Real("--tolerance", 1e-4, 0, aboveMin: true, 1, "Largest allowed |TorchSharp − ONNX Runtime| over every compared value.");
+        var threads = OptionRules.Whole("--threads", 2, 1, 256, "Threads for libtorch and ONNX Runtime.");
+        var batch = OptionRules.Whole("--batch", 16, 1, 1024, "Sentences per padded batch.");
+        var maxLength = OptionRules.Whole("--max-length", MiniLmTokenizer.DefaultMaxLength, 2, MiniLmDemoCommand.MaxSequence, "Truncation length in word pieces, [CLS] and [SEP] included.");
         var showSentences = new Option<bool>("--sentences") { Description = "Also list the sentences compared." };
         var command = new Command("minilm-check", "Compare the TorchSharp all-MiniLM-L6-v2 with ONNX Runtime on a fixed set of sentences.")
             { tolerance, threads, batch, maxLength, showSentences };
@@ -27,10 +27,6 @@ internal static class MiniLmCheckCommand
 
     private static int Run(double tolerance, int threads, int batch, int maxLength, bool showSentences)
     {
-        if (!(tolerance > 0)) throw new UsageException($"--tolerance must be > 0 (got {tolerance}).");
-        if (threads < 1 || batch < 1) throw new UsageException("--threads and --batch must be >= 1.");
-        if (maxLength < 2) throw new UsageException($"--max-length must be >= 2 to hold [CLS] and [SEP] (got {maxLength}).");
-
         var sentences = MiniLmCheckSentences.All;
         if (showSentences)
         {

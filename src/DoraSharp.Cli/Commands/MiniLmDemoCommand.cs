@@ -17,24 +17,33 @@ internal static class MiniLmDemoCommand
 {
     private static readonly ClassificationSettings Defaults = new();
 
+    /// <summary>all-MiniLM-L6-v2's position embeddings: the longest sequence it can read, [CLS] and [SEP] included.</summary>
+    public const int MaxSequence = 512;
+
     public static Command Create()
     {
-        var maxLength = new Option<int>("--max-length") { Description = "Truncation length in word pieces ([CLS] and [SEP] included).", DefaultValueFactory = _ => Defaults.MaxLength };
-        var trainPerClass = new Option<int>("--train-per-class") { Description = "Training examples per class (of 600), the same subset for every run.", DefaultValueFactory = _ => Defaults.TrainPerClass };
-        var testPerClass = new Option<int?>("--test-per-class") { Description = "Test examples per class (default: all 150)." };
-        var epochs = new Option<int>("--epochs") { Description = "Passes over the training subset.", DefaultValueFactory = _ => Defaults.Epochs };
-        var batch = new Option<int>("--batch") { Description = "Examples per optimizer step.", DefaultValueFactory = _ => Defaults.BatchSize };
-        var lr = new Option<double>("--lr") { Description = "AdamW learning rate of the LoRA/DoRA adapters.", DefaultValueFactory = _ => Defaults.AdapterLearningRate };
-        var headLr = new Option<double>("--head-lr") { Description = "AdamW learning rate of the classification head.", DefaultValueFactory = _ => Defaults.HeadLearningRate };
-        var fullLr = new Option<double>("--full-lr") { Description = "AdamW learning rate of the encoder in full fine-tuning.", DefaultValueFactory = _ => Defaults.FullLearningRate };
-        var rank = new Option<int>("--r") { Description = "Adapter rank r.", DefaultValueFactory = _ => Defaults.R };
-        var alpha = new Option<double>("--alpha") { Description = "lora_alpha (scaling = alpha / r).", DefaultValueFactory = _ => Defaults.LoraAlpha };
+        var maxLength = OptionRules.Whole("--max-length", Defaults.MaxLength, 2, MaxSequence, "Truncation length in word pieces ([CLS] and [SEP] included).");
+        var trainPerClass = OptionRules.Whole("--train-per-class", Defaults.TrainPerClass, 1, 600, "Training examples per class (of 600), the same subset for every run.");
+        var testPerClass = OptionRules.OptionalWhole("--test-per-class", 1, 150, "Test examples per class (default: all 150).");
+        var epochs = OptionRules.Whole("--epochs", Defaults.Epochs, 1, 1000, "Passes over the training subset.");
+        var batch = OptionRules.Whole("--batch", Defaults.BatchSize, 1, 1024, "Examples per optimizer step.");
+        var lr = OptionRules.Real("--lr", Defaults.AdapterLearningRate, 0, aboveMin: true, 10, "AdamW learning rate of the LoRA/DoRA adapters.");
+        var headLr = OptionRules.Real("--head-lr", Defaults.HeadLearningRate, 0, aboveMin: true, 10, "AdamW learning rate of the classification head.");
+        var fullLr = OptionRules.Real("--full-lr", Defaults.FullLearningRate, 0, aboveMin: true, 10, "AdamW learning rate of the encoder in full fine-tuning.");
+        var rank = OptionRules.Whole("--r", Defaults.R, 1, DemoCommand.MaxRank, "Adapter rank r.");
+        var alpha = OptionRules.Real("--alpha", Defaults.LoraAlpha, 0, aboveMin: true, DemoCommand.MaxAlpha, "lora_alpha (scaling = alpha / r).");
         var targets = new Option<string>("--targets") { Description = "Comma-separated modules to adapt, Hugging Face BERT names (query, key, value, dense, ...).", DefaultValueFactory = _ => string.Join(',', Defaults.TargetModules) };
-        var seeds = new Option<string>("--seeds") { Description = "Comma-separated seeds, one run per method and seed.", DefaultValueFactory = _ => string.Join(',', Defaults.Seeds) };
+        var seeds = new Option<int[]>("--seeds")
+        {
+            Description = $"Comma-separated seeds, one run per method and seed. Default: {string.Join(',', Defaults.Seeds)}. Allowed: up to 100 distinct seeds, each 0 to {int.MaxValue}.",
+            HelpName = "S1,S2,…",
+            DefaultValueFactory = _ => [.. Defaults.Seeds],
+            CustomParser = r => r.Tokens.Count == 0 ? [.. Defaults.Seeds] : OptionRules.ParseWholeList(r, "--seeds", r.Tokens[^1].Value, 0, int.MaxValue, 100, "1,2,3") ?? [],
+        };
         var methods = new Option<string>("--methods") { Description = "Comma-separated methods: frozen, lora, dora, full.", DefaultValueFactory = _ => string.Join(',', FineTuningMethods.All.Select(m => m.Key())) };
         // One thread by default: on a shared 2-core machine two libtorch threads ran this 2x slower (they wait on each
         // other whenever a core is taken); on an idle machine --threads 2 is faster.
-        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads (2 is faster on an idle 2-core machine, 1 on a busy one).", DefaultValueFactory = _ => 1 };
+        var threads = OptionRules.Whole("--threads", 1, 1, 256, "libtorch intra-op threads (2 is faster on an idle 2-core machine, 1 on a busy one).");
         var output = new Option<string>("--out") { Description = "Folder for results.json and the trained heads.", DefaultValueFactory = _ => "minilm-demo" };
         var command = new Command("minilm-demo",
             "Fine-tune all-MiniLM-L6-v2 to classify Debian package descriptions: frozen encoder, LoRA, DoRA and full fine-tuning, each with a linear head.")
@@ -54,8 +63,7 @@ internal static class MiniLmDemoCommand
                 R = p.GetValue(rank),
                 LoraAlpha = p.GetValue(alpha),
                 TargetModules = SplitList(p.GetValue(targets)!, "--targets"),
-                Seeds = SplitList(p.GetValue(seeds)!, "--seeds").Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
-                    ? v : throw new UsageException($"--seeds: '{s}' is not an integer.")).ToArray(),
+                Seeds = p.GetValue(seeds)!,
                 Methods = SplitList(p.GetValue(methods)!, "--methods").Select(ParseMethod).ToArray(),
             };
             return Run(settings, p.GetValue(threads), p.GetValue(output)!);
@@ -66,7 +74,7 @@ internal static class MiniLmDemoCommand
     private static string[] SplitList(string value, string option)
     {
         var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return items.Length > 0 ? items : throw new UsageException($"{option}: give at least one value.");
+        return items.Length > 0 ? items : throw new UsageException($"{option}: give at least one value (got '{value}').");
     }
 
     private static FineTuningMethod ParseMethod(string name)
@@ -78,9 +86,11 @@ internal static class MiniLmDemoCommand
 
     private static int Run(ClassificationSettings settings, int threads, string output)
     {
-        if (threads < 1) throw new UsageException($"--threads must be >= 1 (got {threads}).");
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
+        // Checked and locked before the data and the model load: a second run into the same folder would mix its files.
+        output = OutputFolder.Prepare("--out", output);
+        using var outLock = FolderLock.Acquire("--out", output);
         TorchSharp.torch.set_num_threads(threads);
         var wall = Stopwatch.StartNew();
 
@@ -91,7 +101,6 @@ internal static class MiniLmDemoCommand
         AnsiConsole.MarkupLine($"Debian descriptions: {data.Labels.Count} sections ({string.Join(", ", data.Labels)}), " +
                                $"{data.Train.Count} training and {data.Test.Count} test examples; " +
                                $"{100.0 * lengths.Count(l => l == settings.MaxLength) / lengths.Length:F0} % of training texts truncated at {settings.MaxLength} word pieces.");
-        Directory.CreateDirectory(output);
         var saver = new MiniLmRunSaver(output);
 
         IReadOnlyList<MethodSummary> summaries = null!;

@@ -13,9 +13,9 @@ internal sealed class ResumeOptions
         Description = "Folder for resumable checkpoints (default: <out>/checkpoints; deleted when the run finishes).",
         HelpName = "DIR",
     };
-    public Option<int> Every { get; } = ExperimentOptions.Number("--checkpoint-every", 0, 0,
+    public Option<int> Every { get; } = OptionRules.Whole("--checkpoint-every", 0, 0, 1_000_000,
         "Also checkpoint every N steps (0: at the end of each epoch and when stopped by Ctrl+C or SIGTERM only).");
-    public Option<int> Keep { get; } = ExperimentOptions.Number("--keep", 2, 1, "Checkpoints kept per phase.");
+    public Option<int> Keep { get; } = OptionRules.Whole("--keep", 2, 1, 100, "Checkpoints kept per phase.");
     public Option<bool> Resume { get; } = new("--resume")
     {
         Description = "Continue an interrupted run from its checkpoints: finished phases are skipped, the interrupted one resumes.",

@@ -17,13 +17,13 @@ internal static class TrainFixtureCommand
     {
         var dir = new Option<string>("--checkpoint-dir") { Required = true, Description = "Checkpoint directory (resumed from when it holds one)." };
         var outDir = new Option<string>("--out") { Required = true, Description = "Where the final adapter is saved." };
-        var every = ExperimentOptions.Number("--checkpoint-every", 20, 0, "Checkpoint every N steps (0: at epoch ends only).");
-        var keep = ExperimentOptions.Number("--keep", 2, 1, "Checkpoints kept.");
-        var examples = ExperimentOptions.Number("--examples", 512, 1, "Training examples (the first N of the bundled MNIST train split).");
-        var epochs = ExperimentOptions.Number("--epochs", 3, 1, "Epochs.");
-        var batch = ExperimentOptions.Number("--batch-size", 16, 1, "Batch size.");
-        var seed = ExperimentOptions.Number("--seed", 7L, 0L, "Seed of the model, adapter init and data order.");
-        var rank = ExperimentOptions.Number("--r", 4, 1, "Adapter rank.");
+        var every = OptionRules.Whole("--checkpoint-every", 20, 0, 1_000_000, "Checkpoint every N steps (0: at epoch ends only).");
+        var keep = OptionRules.Whole("--keep", 2, 1, 100, "Checkpoints kept.");
+        var examples = OptionRules.Whole("--examples", 512, 1, 8000, "Training examples (the first N of the bundled MNIST train split).");
+        var epochs = OptionRules.Whole("--epochs", 3, 1, 1000, "Epochs.");
+        var batch = OptionRules.Whole("--batch-size", 16, 1, 65536, "Batch size.");
+        var seed = OptionRules.Whole("--seed", 7L, 0L, OptionRules.MaxSeed, "Seed of the model, adapter init and data order.");
+        var rank = OptionRules.Whole("--r", 4, 1, DemoCommand.MaxRank, "Adapter rank.");
         var dora = new Option<bool>("--dora") { Description = "DoRA instead of LoRA." };
         var command = new Command("train-fixture", "Checkpointed adapter training on an MNIST slice, for fault-injection tests.")
             { dir, outDir, every, keep, examples, epochs, batch, seed, rank, dora };

@@ -36,11 +36,20 @@ public sealed class ExperimentCheckpoints
         Directory.Exists(directory) && Directory.GetDirectories(directory, SeedPrefix + "*").Length > 0;
 
     /// <summary>Deletes the phase directories (only those this class creates), e.g. once the results are saved.</summary>
+    /// <remarks>
+    /// Each seed's directory is first renamed out of the run (atomically) and only then deleted: a kill in the middle of a
+    /// recursive delete must not leave a phase whose <c>phase.json</c> survived but whose files did not, which a resumed
+    /// run would count as finished. A seed renamed away is simply run again on resume; the next delete clears the rest.
+    /// </remarks>
     public void Delete()
     {
         if (!Directory.Exists(Options.Directory)) return;
-        foreach (var dir in Directory.GetDirectories(Options.Directory, SeedPrefix + "*")) Directory.Delete(dir, recursive: true);
+        foreach (var dir in Directory.GetDirectories(Options.Directory, SeedPrefix + "*"))
+            Directory.Move(dir, Path.Combine(Options.Directory, $"{DeletedPrefix}{Path.GetFileName(dir)}-{Guid.NewGuid():N}"));
+        foreach (var dir in Directory.GetDirectories(Options.Directory, DeletedPrefix + "*")) Directory.Delete(dir, recursive: true);
     }
+
+    private const string DeletedPrefix = ".deleted-";
 
     internal CheckpointStore Store(long seed, string phase, Dictionary<string, string> fingerprint) =>
         new(Options with { Directory = PhaseDirectory(seed, phase), Fingerprint = fingerprint }, _warnings);
@@ -79,5 +88,16 @@ public sealed class ExperimentCheckpoints
         AtomicFile.Write(Path.Combine(dir, PhaseFile), s => JsonSerializer.Serialize(s, record, LibraryJsonContext.Default.PhaseRecord));
     }
 
-    private string PhaseDirectory(long seed, string phase) => Path.Combine(Options.Directory, $"{SeedPrefix}{seed}", phase);
+    /// <summary>
+    /// The directory of one phase (<c>seed-&lt;seed&gt;/&lt;phase&gt;</c>, e.g. <c>seed-123/lora-r4</c>): its checkpoints, its
+    /// <c>phase.json</c> once finished, and any files an experiment's callback keeps there for the phase. It is deleted by
+    /// <see cref="Delete"/> with everything in it.
+    /// </summary>
+    /// <param name="seed">The seed of the phase.</param>
+    /// <param name="phase">"pretraining" or an arm's <see cref="FineTuneArm.Slug"/>.</param>
+    public string PhaseDirectory(long seed, string phase)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(phase);
+        return Path.Combine(Options.Directory, $"{SeedPrefix}{seed}", phase);
+    }
 }

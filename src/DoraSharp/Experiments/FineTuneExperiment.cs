@@ -31,7 +31,10 @@ public static class FineTuneExperiment
     /// <param name="settings">Model, training and seed settings.</param>
     /// <param name="arms">The variants to fine-tune and evaluate; each at most once.</param>
     /// <param name="progress">Receives every training step, synchronously; may be null.</param>
-    /// <param name="onTrained">Called with each model after its evaluation, before it is disposed; may be null.</param>
+    /// <param name="onTrained">
+    /// Called with each model after its evaluation, before it is disposed and before its phase is recorded as finished
+    /// (so files it writes, e.g. into <see cref="TrainedModel.PhaseDirectory"/>, are complete whenever the record exists); may be null.
+    /// </param>
     /// <param name="cancellation">Checked before every training step.</param>
     /// <param name="checkpoints">
     /// When given, every phase checkpoints as it trains and records its results when finished, and a run over the same
@@ -92,8 +95,11 @@ public static class FineTuneExperiment
                     checkpoints?.Store(seed, arm.Slug, armKeys));
                 counts[arm] = (trainable, model.parameters().Sum(p => p.numel()));
                 armRuns[arm].Add(run);
+                // The callback first: whatever it saves (an adapter, say) must be durable before the phase is recorded as
+                // finished, because a resumed run skips a finished phase and never calls the callback for it again. A kill
+                // before the record runs the phase again on resume, and the callback with it.
+                onTrained?.Invoke(new TrainedModel(arm, seed, s, model, lora) { PhaseDirectory = checkpoints?.PhaseDirectory(seed, arm.Slug) });
                 checkpoints?.MarkFinished(seed, arm.Slug, Record(armKeys, run, counts[arm].Trainable, counts[arm].Total));
-                onTrained?.Invoke(new TrainedModel(arm, seed, s, model, lora));
                 // Put the base layers back so that disposing the model frees their tensors now (an adapter
                 // does not own its base layer's weight, so the base layer would otherwise wait for the GC).
                 lora?.Unload();

@@ -28,7 +28,7 @@ public sealed class CliErrorTests : IDisposable
 
     [Fact]
     public void Rank_zero() =>
-        AssertUsageError(["demo", "--r", "0", "--out", _dir.Path], "--r must be at least 1 (got 0)");
+        AssertUsageError(["demo", "--r", "0", "--out", _dir.Path], "--r must be a whole number from 1 to 1024 (got '0')");
 
     [Fact]
     public void Missing_data_folder()
@@ -49,15 +49,15 @@ public sealed class CliErrorTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--seeds", "0", "--seeds must be at least 1 (got 0)")]
-    [InlineData("--lr", "-0.1", "--lr must be a positive number (got -0.1)")]
-    [InlineData("--batch-size", "0", "--batch-size must be at least 1 (got 0)")]
-    [InlineData("--epochs", "0", "--epochs must be at least 1 (got 0)")]
-    [InlineData("--max-grad-norm", "0", "--max-grad-norm must be a positive number (got 0)")]
+    [InlineData("--seeds", "0", "--seeds must be a whole number from 1 to 100 (got '0')")]
+    [InlineData("--lr", "-0.1", "--lr must be a number > 0 and <= 10 (got '-0.1')")]
+    [InlineData("--batch-size", "0", "--batch-size must be a whole number from 1 to 65536 (got '0')")]
+    [InlineData("--epochs", "0", "--epochs must be a whole number from 1 to 1000 (got '0')")]
+    [InlineData("--max-grad-norm", "0", "--max-grad-norm must be a number > 0 and <= 1000000 (got '0')")]
     [InlineData("--task", "rotate", "rotate")]
     [InlineData("--model", "resnet", "resnet")]
     [InlineData("--optimizer", "sgd", "sgd")]
-    [InlineData("--threads", "0", "--threads must be at least 1 (got 0)")]
+    [InlineData("--threads", "0", "--threads must be a whole number from 1 to 256 (got '0')")]
     public void Bad_values(string option, string value, string fragment) =>
         AssertUsageError(["demo", option, value, "--out", _dir.Path], fragment);
 
@@ -80,9 +80,9 @@ public sealed class CliErrorTests : IDisposable
     public void Unknown_option() => AssertUsageError(["demo", "--rank", "4"], "--rank");
 
     [Theory]
-    [InlineData("0,2", "got '0'")]
-    [InlineData("2,x", "got 'x'")]
-    [InlineData("4,4", "rank 4 twice")]
+    [InlineData("0,2", "'0' is not a whole number from 1 to 1024")]
+    [InlineData("2,x", "'x' is not a whole number from 1 to 1024")]
+    [InlineData("4,4", "lists 4 twice")]
     public void Bad_ranks(string ranks, string fragment) =>
         AssertUsageError(["compare", "--ranks", ranks, "--out", _dir.Path], fragment);
 

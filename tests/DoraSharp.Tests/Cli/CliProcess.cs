@@ -9,6 +9,7 @@ namespace DoraSharp.Tests.Cli;
 /// </summary>
 internal sealed class CliProcess : IDisposable
 {
+    public const int SIGKILL = 9;
     public const int SIGTERM = 15;
 
     private readonly Process _process;

@@ -42,6 +42,6 @@ public sealed class ResumeCliTests : IDisposable
     {
         var (code, error, _) = CliRunner.Run(command, "--out", _out, "--keep", "0");
         Assert.Equal(2, code);
-        Assert.StartsWith("dora: --keep must be at least 1 (got 0).", error);
+        Assert.StartsWith("dora: --keep must be a whole number from 1 to 100 (got '0').", error);
     }
 }

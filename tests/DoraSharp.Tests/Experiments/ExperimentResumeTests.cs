@@ -61,6 +61,31 @@ public sealed class ExperimentResumeTests(TinyExperiment tiny) : IClassFixture<T
         Assert.True(phasesSeen.Count <= distinct.Count + 3, string.Join(", ", phasesSeen));
     }
 
+    [Fact]
+    public void A_phase_is_recorded_as_finished_only_after_its_callback_so_a_save_cut_short_runs_the_phase_again()
+    {
+        var checkpoints = new ExperimentCheckpoints(new CheckpointOptions { Directory = _dir, Keep = 1 });
+        var settings = tiny.Settings with { Seeds = 1, BatchSize = 64 };
+        var lora = tiny.Arms.Single(a => a.Method == FineTuneMethod.Lora);
+
+        // The first attempt dies while the LoRA arm's callback saves its adapter (as a kill there would).
+        Assert.Throws<IOException>(() => FineTuneExperiment.Run(tiny.Data, settings, tiny.Arms, null, trained =>
+        {
+            Assert.NotNull(trained.PhaseDirectory);
+            Assert.False(File.Exists(Path.Combine(trained.PhaseDirectory, "phase.json")), $"{trained.Arm.Slug} was recorded as finished before its callback ran");
+            if (trained.Arm == lora) throw new IOException("killed while saving the adapter");
+        }, default, checkpoints));
+
+        // Resumed: the arms before it are finished and skipped; the LoRA arm was never recorded, so it runs and calls back again.
+        var called = new List<string>();
+        FineTuneExperiment.Run(tiny.Data, settings, tiny.Arms, null, trained =>
+        {
+            called.Add(trained.Arm.Slug);
+            Assert.Equal(checkpoints.PhaseDirectory(trained.Seed, trained.Arm.Slug), trained.PhaseDirectory);
+        }, default, checkpoints);
+        Assert.Equal(["lora-r4", "dora-r4"], called);
+    }
+
     private sealed class Sink(Action<ExperimentProgress> action) : IProgress<ExperimentProgress>
     {
         public void Report(ExperimentProgress value) => action(value);
