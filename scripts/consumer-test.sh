@@ -5,7 +5,7 @@
 #      libtorch-cpu-linux-x64 (no project references) and runs the README's quick start (wrap, train, merge, save
 #      an adapter, load it back);
 #   2. the tool is installed into a temporary tool path and runs `dora --version` and `dora demo --seeds 1` from
-#      another folder;
+#      another folder; `dotnet tool install --global` is checked too, into a temporary DOTNET_CLI_HOME;
 #   3. the tutorial notebook examples/lora_and_dora.ipynb runs headless (dotnet-repl, from .config/dotnet-tools.json)
 #      against the packed DoraSharp; a cell that throws fails the test.
 # Restores use the machine's own NuGet configuration plus the temporary feed. The packages get a unique prerelease
@@ -119,6 +119,12 @@ mkdir -p "$work/elsewhere"
 printed=$(cd "$work/elsewhere" && "$work/tools/dora" --version)
 [ "$printed" = "$version" ] || fail "dora --version printed '$printed', expected '$version'"
 say "dora --version: $printed"
+# --global too, into a temporary home (DOTNET_CLI_HOME moves the global tools folder), so this machine's own tools are untouched.
+(cd "$work" && DOTNET_CLI_HOME="$work/home" dotnet tool install --global dora --version "$version" --add-source "$feed" >"$work/global.log" 2>&1) \
+  || { cat "$work/global.log"; fail "dotnet tool install --global dora failed"; }
+printed=$(cd "$work/elsewhere" && DOTNET_CLI_HOME="$work/home" "$work/home/.dotnet/tools/dora" --version)
+[ "$printed" = "$version" ] || fail "the globally installed dora --version printed '$printed', expected '$version'"
+say "dotnet tool install --global: ok"
 (cd "$work/elsewhere" && "$work/tools/dora" demo --seeds 1 >"$work/demo.log" 2>&1) \
   || { tail -n 40 "$work/demo.log"; fail "dora demo --seeds 1 failed when run from the installed tool"; }
 tail -n 15 "$work/demo.log"

@@ -57,8 +57,15 @@ internal static class NativeRuntime
             message.Append(" The tool package carries libtorch for linux-x64, win-x64 and osx-arm64;")
                 .Append(" reinstall it ('dotnet tool update dora') or check that this platform is one of these.");
         }
-        var first = Innermost(e).Message.Split('\n', 2)[0].Trim();
-        message.AppendLine().Append($"dora: TorchSharp said: {first}");
+        // TorchSharp's first line, plus the loader's own lines that name the cause (a missing file or symbol
+        // version); its full trace is long and mostly lists the folders it tried.
+        var lines = Innermost(e).Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        message.AppendLine().Append($"dora: TorchSharp said: {lines.FirstOrDefault()}");
+        foreach (var line in lines.Skip(1).Where(l => l.Contains("GLIBCXX", StringComparison.Ordinal)
+                     || l.Contains("cannot open shared object", StringComparison.Ordinal)).Distinct().Take(3))
+        {
+            message.AppendLine().Append($"dora:   {line}");
+        }
         return message.ToString();
     }
 

@@ -48,14 +48,19 @@ public sealed class PackagingTests : IDisposable
     {
         var old = Path.Combine(folder, "libstdc++.so.6");
         File.WriteAllText(old, "GLIBCXX_3.4.29\0GLIBCXX_3.4.30\0");   // GCC 12's newest
-        var failure = new TypeInitializationException("TorchSharp.torch", new NotSupportedException("This application or script uses TorchSharp but doesn't contain a reference to libtorch-cpu-linux-x64, Version=2.10.0.\nTrace"));
+        var failure = new TypeInitializationException("TorchSharp.torch", new NotSupportedException(
+            "This application or script uses TorchSharp but doesn't contain a reference to libtorch-cpu-linux-x64, Version=2.10.0.\n\nTrace from LoadNativeBackend:\n" +
+            "    Tried /tools/libLibTorchSharp.so\n" +
+            "    Failed: /usr/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found (required by /tools/libtorch_cpu.so)\n"));
 
         var message = NativeRuntime.Explain(failure, old);
 
         Assert.Contains($"The machine's libstdc++ ({old}) lacks GLIBCXX_3.4.32", message);
         Assert.Contains("apt-get install -t trixie libstdc++6", message);
         Assert.Contains("TorchSharp said: This application or script uses TorchSharp but doesn't contain a reference to libtorch-cpu-linux-x64, Version=2.10.0.", message);
+        Assert.Contains("dora:   Failed: /usr/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found (required by /tools/libtorch_cpu.so)", message);
         Assert.DoesNotContain("Trace", message);
+        Assert.DoesNotContain("Tried", message);
     }
 
     [Fact]
