@@ -46,6 +46,12 @@ internal static class Cli
             error.WriteLine($"dora: {OneLine(e.Message)}");
             return UsageError;
         }
+        catch (Exception e) when (NativeRuntime.IsLoadFailure(e))
+        {
+            // Not a bug: the machine cannot load libtorch. Say why and what to do (an installed tool has no scripts).
+            error.WriteLine(NativeRuntime.Explain(e));
+            return UsageError;
+        }
     }
 
     /// <summary>

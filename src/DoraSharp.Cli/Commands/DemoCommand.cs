@@ -11,7 +11,7 @@ namespace DoraSharp.Cli.Commands;
 
 /// <summary>
 /// `dora demo`: the worked example. Pretrain the MLP (or with --model cnn the CNN), copy it, and compare the frozen
-/// base, full fine-tuning, LoRA and DoRA on the whole test split. (The one-layer walkthrough lives on as examples/lora_and_dora.cs.)
+/// base, full fine-tuning, LoRA and DoRA on the whole test split. (The one-layer walkthrough lives on as examples/lora_and_dora.ipynb.)
 /// </summary>
 internal static class DemoCommand
 {

@@ -3,7 +3,10 @@ using Xunit;
 
 namespace DoraSharp.Tests.Examples;
 
-/// <summary>The examples (examples/*.cs) run as a user would run them, and their own checks pass.</summary>
+/// <summary>
+/// The examples (examples/*.cs) run as a user would run them, and their own checks pass. (The notebook
+/// examples/lora_and_dora.ipynb needs the packed library and runs in scripts/consumer-test.sh.)
+/// </summary>
 public sealed class TutorialTests
 {
     /// <summary>Runs <c>dotnet run examples/&lt;file&gt;</c> from the repository root as a user would; returns its output lines.</summary>
@@ -38,24 +41,6 @@ public sealed class TutorialTests
         var output = await stdout;
         Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
         return output.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
-    }
-
-    [Fact]
-    public async Task The_lora_and_dora_walkthrough_runs_and_every_check_passes()
-    {
-        var lines = await RunExample("lora_and_dora.cs");
-        Assert.Contains("All checks passed.", lines);
-        var checks = lines.Where(l => l.StartsWith("check: ", StringComparison.Ordinal)).ToList();
-        Assert.Equal(16, checks.Count);
-        Assert.All(checks, c => Assert.Contains(": yes (", c));
-        foreach (var key in new[]
-                 {
-                     "check: W = m · V: yes", "check: LoRA output = x·(W + ΔW)ᵀ + b: yes", "check: DoRA output = x·W'ᵀ + b: yes",
-                     "check: LoRA: merged output = unmerged output: yes", "check: DoRA: merged output = unmerged output: yes",
-                 })
-            Assert.Contains(lines, l => l.StartsWith(key, StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("LoRA: 20 trainable parameters", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("DoRA: 24 trainable parameters", StringComparison.Ordinal));
     }
 
     [Fact]
