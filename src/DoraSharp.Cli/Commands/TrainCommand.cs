@@ -24,6 +24,7 @@ internal static class TrainCommand
         var data = new Option<string>("--data") { Description = "Training file (.csv, .tsv or .jsonl; UTF-8).", HelpName = "FILE", Required = true };
         var output = new Option<string>("--out") { Description = "Run folder to create (refused if it exists and is not empty, unless --force).", HelpName = "DIR", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace an existing --out, once the new run has finished." };
+        var resume = new Option<bool>("--resume") { Description = "Continue an unfinished run of --out from its last epoch checkpoint (same command and data)." };
         var format = OwnDataOptions.Format();
         var textColumn = new Option<string>("--text-column") { Description = "Column with the text (classification).", DefaultValueFactory = _ => "text" };
         var labelColumn = new Option<string>("--label-column") { Description = "Column with the label, any string (classification).", DefaultValueFactory = _ => "label" };
@@ -57,7 +58,7 @@ internal static class TrainCommand
         var threads = OwnDataOptions.Int("--threads", 1, 1, "libtorch threads (1 is faster on a busy 2-core machine, 2 on an idle one).");
         var command = new Command("train", "Fine-tune all-MiniLM-L6-v2 on your own data (DoRA by default): text classification, or search with --task similarity.")
         {
-            task, data, output, force, format, textColumn, labelColumn, queryColumn, documentColumn, validation, split, method, rank, alpha, targets,
+            task, data, output, force, resume, format, textColumn, labelColumn, queryColumn, documentColumn, validation, split, method, rank, alpha, targets,
             epochs, batch, lr, headLr, maxLength, seed, patience, monitor, threads,
         };
         command.SetAction(p =>
@@ -79,7 +80,7 @@ internal static class TrainCommand
             };
             options.Validate();
             var request = new TrainRequest(p.GetValue(data)!, p.GetValue(validation), p.GetValue(split), OwnDataOptions.ParseFormat(p.GetValue(format)),
-                p.GetValue(output)!, p.GetValue(force), p.GetValue(threads));
+                p.GetValue(output)!, p.GetValue(force), p.GetValue(resume), p.GetValue(threads));
             int previous = TorchSharp.torch.get_num_threads();
             TorchSharp.torch.set_num_threads(request.Threads);
             try
@@ -96,7 +97,35 @@ internal static class TrainCommand
         return command;
     }
 
-    private sealed record TrainRequest(string Data, string? Validation, double Split, TextTableFormat? Format, string Out, bool Force, int Threads);
+    private sealed record TrainRequest(string Data, string? Validation, double Split, TextTableFormat? Format, string Out, bool Force, bool Resume, int Threads);
+
+    /// <summary>What must be unchanged for --resume to continue a run: every training option and the data files' contents.</summary>
+    private static Dictionary<string, string> Fingerprint(string task, TextTrainingOptions options, TrainRequest request, IReadOnlyDictionary<string, string> columns)
+    {
+        static string Digest(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
+        var c = CultureInfo.InvariantCulture;
+        var f = new Dictionary<string, string>
+        {
+            ["--task"] = task,
+            ["--data (SHA-256)"] = Digest(request.Data),
+            ["--validation (SHA-256)"] = request.Validation is null ? "none" : Digest(request.Validation),
+            ["--validation-split"] = request.Validation is null ? request.Split.ToString("R", c) : "none",
+            ["--method"] = options.Method.Key(),
+            ["--r"] = options.R.ToString(c),
+            ["--alpha"] = options.Alpha.ToString("R", c),
+            ["--targets"] = string.Join(",", options.Targets),
+            ["--epochs"] = options.Epochs.ToString(c),
+            ["--batch"] = options.BatchSize.ToString(c),
+            ["--lr"] = options.EffectiveLearningRate.ToString("R", c),
+            ["--head-lr"] = options.HeadLearningRate.ToString("R", c),
+            ["--max-length"] = options.MaxLength.ToString(c),
+            ["--seed"] = options.Seed.ToString(c),
+            ["--patience"] = options.Patience?.ToString(c) ?? "0",
+            ["--monitor"] = options.Monitor.ToString(),
+        };
+        foreach (var (k, v) in columns) f[$"column {k}"] = v;
+        return f;
+    }
 
     internal static FineTuningMethod ParseMethod(string name) =>
         FineTuningMethods.All.First(m => string.Equals(m.Key(), name, StringComparison.OrdinalIgnoreCase));
@@ -131,7 +160,7 @@ internal static class TrainCommand
         var validationSet = new EncodedExamples(tokenizer, validation.Texts, validation.Labels.Select(l => index[l]).ToArray());
         int truncated = trainSet.Lengths.Concat(validationSet.Lengths).Count(l => l >= options.MaxLength);
 
-        using var staging = RunStaging.Begin(request.Out, request.Force);
+        using var staging = RunStaging.Begin(request.Out, request.Force, request.Resume);
         using var stop = new StopSignals();
         AnsiConsole.MarkupLine(Markup.Escape(
             $"{labels.Count} labels ({Preview(labels)}); {train.Count} training and {validation.Count} validation texts" +
@@ -143,7 +172,8 @@ internal static class TrainCommand
         TrainedClassifier trained;
         try
         {
-            trained = WithProgress(report => TextClassifierTrainer.Train(options, labels.Count, trainSet, validationSet, report.Step, report.Epoch, stop.Token));
+            var checkpoint = new EpochCheckpoint(staging.CheckpointDirectory, Fingerprint("classification", options, request, new Dictionary<string, string> { ["text"] = textColumn, ["label"] = labelColumn }));
+            trained = WithProgress(report => TextClassifierTrainer.Train(options, labels.Count, trainSet, validationSet, report.Step, report.Epoch, stop.Token, checkpoint, request.Resume));
         }
         catch (OperationCanceledException) when (stop.Stopped)
         {
@@ -235,7 +265,7 @@ internal static class TrainCommand
         var tokenizer = MiniLmTokenizer.FromPackage(options.MaxLength);
         int truncated = train.Queries.Concat(train.Documents).Concat(validation.Queries).Concat(validation.Documents)
             .Count(t => tokenizer.Encode(t).Length >= options.MaxLength);
-        using var staging = RunStaging.Begin(request.Out, request.Force);
+        using var staging = RunStaging.Begin(request.Out, request.Force, request.Resume);
         using var stop = new StopSignals();
         AnsiConsole.MarkupLine(Markup.Escape($"{train.Count} training and {validation.Count} validation pairs; {truncated} text(s) reach --max-length {options.MaxLength} and are truncated."));
         RankingMetrics before;
@@ -244,7 +274,8 @@ internal static class TrainCommand
         TrainedEncoder trained;
         try
         {
-            trained = WithProgress(report => TextSimilarityTrainer.Train(options, train, validation, tokenizer, report.Step, report.Epoch, stop.Token));
+            var checkpoint = new EpochCheckpoint(staging.CheckpointDirectory, Fingerprint("similarity", options, request, new Dictionary<string, string> { ["query"] = queryColumn, ["document"] = documentColumn }));
+            trained = WithProgress(report => TextSimilarityTrainer.Train(options, train, validation, tokenizer, report.Step, report.Epoch, stop.Token, checkpoint, request.Resume));
         }
         catch (OperationCanceledException) when (stop.Stopped)
         {

@@ -93,7 +93,8 @@ public static class TextClassifierTrainer
 
     /// <summary>Trains on <paramref name="train"/>, validating on <paramref name="validation"/> after every epoch.</summary>
     public static TrainedClassifier Train(TextTrainingOptions options, int classes, EncodedExamples train, EncodedExamples validation,
-        Action<TrainingStep>? progress = null, Action<EpochRecord>? epochDone = null, CancellationToken cancellation = default)
+        Action<TrainingStep>? progress = null, Action<EpochRecord>? epochDone = null, CancellationToken cancellation = default,
+        EpochCheckpoint? checkpoint = null, bool resume = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -115,7 +116,17 @@ public static class TextClassifierTrainer
                 var order = Enumerable.Range(0, train.Count).ToArray();
                 int perEpoch = ClassifierTraining.StepsPerEpoch(train.Count, options.BatchSize), step = 0;
                 bool stoppedEarly = false;
-                for (int epoch = 1; epoch <= options.Epochs; epoch++)
+                int startEpoch = 1;
+                if (resume && checkpoint is not null)
+                {
+                    var (saved, savedBest) = checkpoint.Load(model, optimizers);
+                    history.AddRange(saved.History);
+                    (bestEpoch, sinceBest, bestValue, best, startEpoch) = (saved.BestEpoch, saved.SinceBest, saved.BestValue, savedBest, saved.Epoch + 1);
+                    // The batch order of epoch e is the e-th shuffle of one seeded generator: replay the finished ones.
+                    for (int e = 0; e < saved.Epoch; e++) random.Shuffle(order);
+                    step = saved.Epoch * perEpoch;
+                }
+                for (int epoch = startEpoch; epoch <= options.Epochs; epoch++)
                 {
                     model.train();
                     random.Shuffle(order);
@@ -161,6 +172,9 @@ public static class TextClassifierTrainer
                         stoppedEarly = true;
                         break;
                     }
+                    if (epoch < options.Epochs)
+                        checkpoint?.Save(new EpochProgress { Epoch = epoch, History = history.ToArray(), BestEpoch = bestEpoch, SinceBest = sinceBest, BestValue = bestValue, Fingerprint = new Dictionary<string, string>() },
+                            model, best, optimizers);
                 }
                 if (best is not null && bestEpoch != history.Count)
                 {

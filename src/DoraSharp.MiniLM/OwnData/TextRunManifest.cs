@@ -116,6 +116,7 @@ public sealed record TrainingSettings
 [JsonSerializable(typeof(TextRunManifest))]
 [JsonSerializable(typeof(TextRunResults))]
 [JsonSerializable(typeof(PredictionMetrics))]
+[JsonSerializable(typeof(EpochProgress))]
 public sealed partial class OwnDataJson : JsonSerializerContext;
 
 /// <summary><c>results.json</c>: per-epoch history and final metrics.</summary>

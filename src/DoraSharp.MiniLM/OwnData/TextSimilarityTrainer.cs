@@ -37,7 +37,8 @@ public static class TextSimilarityTrainer
 {
     /// <summary>Trains on <paramref name="train"/> (pairs), validating MRR and loss on <paramref name="validation"/> after each epoch.</summary>
     public static TrainedEncoder Train(TextTrainingOptions options, TextPairs train, TextPairs validation, MiniLmTokenizer tokenizer,
-        Action<TrainingStep>? progress = null, Action<EpochRecord>? epochDone = null, CancellationToken cancellation = default)
+        Action<TrainingStep>? progress = null, Action<EpochRecord>? epochDone = null, CancellationToken cancellation = default,
+        EpochCheckpoint? checkpoint = null, bool resume = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -64,7 +65,17 @@ public static class TextSimilarityTrainer
             var random = new Random(options.Seed);
             var order = Enumerable.Range(0, train.Count).ToArray();
             int perEpoch = ClassifierTraining.StepsPerEpoch(train.Count, options.BatchSize);
-            for (int epoch = 1; epoch <= options.Epochs; epoch++)
+            int startEpoch = 1;
+                if (resume && checkpoint is not null)
+                {
+                    var (saved, savedBest) = checkpoint.Load(encoder, [optimizer]);
+                    history.AddRange(saved.History);
+                    (bestEpoch, sinceBest, bestValue, best, startEpoch) = (saved.BestEpoch, saved.SinceBest, saved.BestValue, savedBest, saved.Epoch + 1);
+                    // The batch order of epoch e is the e-th shuffle of one seeded generator: replay the finished ones.
+                    for (int e = 0; e < saved.Epoch; e++) random.Shuffle(order);
+                    step = saved.Epoch * perEpoch;
+                }
+                for (int epoch = startEpoch; epoch <= options.Epochs; epoch++)
             {
                 encoder.train();
                 random.Shuffle(order);
@@ -108,6 +119,9 @@ public static class TextSimilarityTrainer
                     stoppedEarly = true;
                     break;
                 }
+                if (epoch < options.Epochs)
+                    checkpoint?.Save(new EpochProgress { Epoch = epoch, History = history.ToArray(), BestEpoch = bestEpoch, SinceBest = sinceBest, BestValue = bestValue, Fingerprint = new Dictionary<string, string>() },
+                        encoder, best, [optimizer]);
             }
             if (best is not null && bestEpoch != history.Count)
             {

@@ -180,4 +180,32 @@ public sealed class TrainPredictCommandTests : IDisposable
         var mrr = ranks.Rows.Average(r => 1.0 / int.Parse(r["rank_of_document"], System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(metrics.RootElement.GetProperty("ranking").GetProperty("mrr").GetDouble(), mrr, 12);
     }
+    [Fact]
+    public void A_run_stopped_after_an_epoch_resumes_to_the_same_predictions_as_an_uninterrupted_run()
+    {
+        var data = WriteClassification();
+        string[] Args(string run) => ["train", "--data", data, "--out", run, "--epochs", "2", "--patience", "0", "--max-length", "16", "--batch", "4", "--validation-split", "0.34"];
+        var (code, error, _) = CliRunner.Run(Args(_dir.File("whole")));
+        Assert.True(code == 0, error);
+
+        var run = _dir.File("stopped");
+        Environment.SetEnvironmentVariable(DoraSharp.MiniLM.OwnData.EpochCheckpoint.FaultStopVariable, "1");
+        try { (code, error, _) = CliRunner.Run(Args(run)); }
+        finally { Environment.SetEnvironmentVariable(DoraSharp.MiniLM.OwnData.EpochCheckpoint.FaultStopVariable, null); }
+        Assert.Equal(2, code);
+        Assert.False(Directory.Exists(run), "a stopped run leaves no run folder");
+        Assert.True(File.Exists(_dir.File(".stopped.partial/checkpoint/progress.json")), "the finished epoch is checkpointed");
+
+        AssertUsageError(CliRunner.Run(Args(run)), "add --resume");
+        AssertUsageError(CliRunner.Run([.. Args(run), "--resume", "--seed", "2"]), "--seed");
+        AssertUsageError(CliRunner.Run([.. Args(_dir.File("never")), "--resume"]), "no unfinished run");
+
+        (code, error, _) = CliRunner.Run([.. Args(run), "--resume"]);
+        Assert.True(code == 0, error);
+        Assert.False(Directory.Exists(_dir.File(".stopped.partial")));
+        Assert.False(Directory.Exists(Path.Combine(run, "checkpoint")));
+        // Same process, same thread count, the same ops from the same state: the same bits.
+        Assert.Equal(File.ReadAllText(_dir.File("whole/validation_predictions.jsonl")), File.ReadAllText(Path.Combine(run, "validation_predictions.jsonl")));
+        Assert.Equal(File.ReadAllBytes(_dir.File("whole/adapter/adapter_model.safetensors")), File.ReadAllBytes(Path.Combine(run, "adapter/adapter_model.safetensors")));
+    }
 }
