@@ -50,6 +50,8 @@ internal static class PredictCommand
                 var metricsPath = p.GetValue(metrics) ?? (outputPath is null ? null : Path.ChangeExtension(outputPath, null) + ".metrics.json");
                 // With predictions on standard output, the human summary must not be mixed into them.
                 var console = outputPath is null ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
+                // Pipes and files have no width; Spectre would assume 80 columns and wrap the tables.
+                if ((outputPath is null ? Console.IsErrorRedirected : Console.IsOutputRedirected) && console.Profile.Width < 120) console.Profile.Width = 120;
                 return p.GetValue(task) == "similarity"
                     ? Similarity(p.GetValue(run), p.GetValue(data), OwnDataOptions.ParseFormat(p.GetValue(format)), p.GetValue(queryColumn)!, p.GetValue(documentColumn)!,
                         outputPath, metricsPath, p.GetValue(maxLength), console)

@@ -12,14 +12,16 @@ internal static class OwnDataPlots
     {
         var plot = new Plot();
         var xs = history.Select(h => (double)h.Epoch).ToArray();
-        var train = plot.Add.ScatterLine(xs, history.Select(h => h.TrainLoss).ToArray());
+        var train = plot.Add.Scatter(xs, history.Select(h => h.TrainLoss).ToArray());
         train.LegendText = "training (mean over the epoch)";
         train.LineWidth = 2;
-        var validation = plot.Add.ScatterLine(xs, history.Select(h => h.ValidationLoss).ToArray());
+        var validation = plot.Add.Scatter(xs, history.Select(h => h.ValidationLoss).ToArray());
         validation.LegendText = "validation (after the epoch)";
         validation.LineWidth = 2;
         var kept = plot.Add.VerticalLine(bestEpoch, 1, Colors.Gray, LinePattern.Dashed);
         kept.LegendText = $"epoch kept ({bestEpoch})";
+        // Epochs are whole numbers: one tick per epoch, not 0.05 steps.
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
         plot.Title("Loss per epoch");
         plot.XLabel("epoch");
         plot.YLabel("loss");
