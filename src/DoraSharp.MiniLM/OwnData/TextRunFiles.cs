@@ -53,6 +53,9 @@ public static class TextRunFiles
                 files[AdapterFolder + "/"] = classifier
                     ? "PEFT adapter (adapter_config.json, adapter_model.safetensors) over a model whose 'bert' is Hugging Face's BertModel and whose 'classifier' is Linear(384, classes) on the mean-pooled last hidden state; the head is saved in it as modules_to_save (keys base_model.model.classifier.weight/bias)"
                     : "PEFT adapter (adapter_config.json, adapter_model.safetensors) for Hugging Face's BertModel (keys base_model.model.encoder.layer.N...)";
+                // Listed one by one too, so that a reader finds a missing file by the manifest alone.
+                files[AdapterFolder + "/adapter_config.json"] = "PEFT's adapter configuration (r, lora_alpha, target_modules, use_dora, modules_to_save)";
+                files[AdapterFolder + "/adapter_model.safetensors"] = "the adapter weights, PEFT's keys";
                 break;
             case FineTuningMethod.Frozen:
                 SafetensorsFile.Write(Path.Combine(folder, HeadFile), ((SentenceClassifier)model).Head.state_dict()

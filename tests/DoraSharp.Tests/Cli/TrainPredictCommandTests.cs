@@ -128,6 +128,10 @@ public sealed class TrainPredictCommandTests : IDisposable
         }
         using var metrics = JsonDocument.Parse(File.ReadAllText(_dir.File("predictions.metrics.json")));
         Assert.Equal(4, metrics.RootElement.GetProperty("scored").GetInt32());
+
+        // A folder missing a file its run.json lists is incomplete, and said to be.
+        File.Delete(Path.Combine(run, "adapter/adapter_model.safetensors"));
+        AssertUsageError(CliRunner.Run("predict", "--run", run, "--data", data), "'adapter/adapter_model.safetensors'", "incomplete");
     }
 
     [Fact]
