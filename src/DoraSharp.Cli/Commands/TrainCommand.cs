@@ -172,12 +172,13 @@ internal static class TrainCommand
         TrainedClassifier trained;
         try
         {
+            if (request.Resume) AnsiConsole.MarkupLine(Markup.Escape($"Resuming from the epoch checkpoint in {staging.CheckpointDirectory}."));
             var checkpoint = new EpochCheckpoint(staging.CheckpointDirectory, Fingerprint("classification", options, request, new Dictionary<string, string> { ["text"] = textColumn, ["label"] = labelColumn }));
             trained = WithProgress(report => TextClassifierTrainer.Train(options, labels.Count, trainSet, validationSet, report.Step, report.Epoch, stop.Token, checkpoint, request.Resume));
         }
         catch (OperationCanceledException) when (stop.Stopped)
         {
-            Console.Error.WriteLine($"dora: stopped ({stop.Name}); nothing was written to {staging.Target}.");
+            Console.Error.WriteLine($"dora: stopped ({stop.Name}); {staging.Target} was not written.");
             return stop.ExitCode;
         }
         using (trained)
@@ -274,12 +275,13 @@ internal static class TrainCommand
         TrainedEncoder trained;
         try
         {
+            if (request.Resume) AnsiConsole.MarkupLine(Markup.Escape($"Resuming from the epoch checkpoint in {staging.CheckpointDirectory}."));
             var checkpoint = new EpochCheckpoint(staging.CheckpointDirectory, Fingerprint("similarity", options, request, new Dictionary<string, string> { ["query"] = queryColumn, ["document"] = documentColumn }));
             trained = WithProgress(report => TextSimilarityTrainer.Train(options, train, validation, tokenizer, report.Step, report.Epoch, stop.Token, checkpoint, request.Resume));
         }
         catch (OperationCanceledException) when (stop.Stopped)
         {
-            Console.Error.WriteLine($"dora: stopped ({stop.Name}); nothing was written to {staging.Target}.");
+            Console.Error.WriteLine($"dora: stopped ({stop.Name}); {staging.Target} was not written.");
             return stop.ExitCode;
         }
         using (trained)
