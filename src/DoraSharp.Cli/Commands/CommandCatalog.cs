@@ -17,6 +17,8 @@ internal static class CommandCatalog
         yield return MiniLmCheckCommand.Create();
         yield return MiniLmDemoCommand.Create();
         yield return TrainFixtureCommand.Create();
+        yield return TrainCommand.Create();
+        yield return PredictCommand.Create();
     }
 
     /// <summary>The `dora` root command with every subcommand (Program.cs runs it; tests run it in-process).</summary>
