@@ -17,6 +17,7 @@ internal static class CommandCatalog
         yield return MiniLmCheckCommand.Create();
         yield return MiniLmDemoCommand.Create();
         yield return TrainFixtureCommand.Create();
+        yield return DoctorCommand.Create();
     }
 
     /// <summary>The `dora` root command with every subcommand (Program.cs runs it; tests run it in-process).</summary>
@@ -24,6 +25,7 @@ internal static class CommandCatalog
     {
         var root = new RootCommand(Description);
         foreach (var command in All()) root.Subcommands.Add(command);
+        VersionWithBlas.Install(root);
         return root;
     }
 }
