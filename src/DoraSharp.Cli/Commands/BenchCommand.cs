@@ -27,10 +27,15 @@ internal static class BenchCommand
         var probe = new Option<string[]>(MemoryProbe.ProbeOption) { Hidden = true, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(4, 4) };
         var command = new Command("bench", "Time base, LoRA and DoRA training steps and inference; print the ratios.")
             { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, memoryRanks, json, probe };
+        var minilm = new MiniLmBenchOptions();
+        foreach (var option in minilm.All) command.Options.Add(option);
         command.SetAction(p =>
         {
             if (p.GetValue(probe) is { Length: 4 } a)
                 return MemoryProbe.RunChild(a[0], int.Parse(a[1], CultureInfo.InvariantCulture), int.Parse(a[2], CultureInfo.InvariantCulture), a[3]);
+            if (minilm.Selected(p))
+                return p.GetValue(threads) < 1 ? throw new UsageException("--threads must be >= 1.")
+                    : minilm.Run(p, shapes, steps, warmup, p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(json));
             return Run(p.GetValue(shapes)!, p.GetValue(ranks)!, p.GetValue(tokens), p.GetValue(mlpBatch), p.GetValue(steps), p.GetValue(warmup),
                 p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(memoryRanks)!, p.GetValue(json));
         });
