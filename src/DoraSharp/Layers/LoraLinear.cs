@@ -88,8 +88,9 @@ public sealed class LoraLinear : LoraLayer
         // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias:
         // one fused autograd node (DoraLinearFunction) computes it with a hand-written backward.
         var x2 = xa.reshape(-1, InFeatures);                                               // (N, in)
-        var w = weight.to(xa.dtype);
-        var b = bias?.to(xa.dtype);
+        // Conversions only where the dtype differs: each .to() is a native call even when it changes nothing.
+        var w = Cast(weight, xa.dtype);
+        var b = bias is null ? null : Cast(bias, xa.dtype);
         var floored = DoraMath.FlooredNorm(norm);
         var m = Magnitude!;
         var output = is_grad_enabled() && (x2.requires_grad || LoraA.requires_grad || LoraB.requires_grad || m.requires_grad)
@@ -117,7 +118,7 @@ public sealed class LoraLinear : LoraLayer
     }
 
     /// <inheritdoc/>
-    internal override Tensor FactoredDirectionNorm() => FactoredNorm.LinearRowNorm(Weight, LoraA, LoraB, Scaling);
+    internal override Tensor FactoredDirectionNorm() => FactoredNorm.RowNorm(Weight, LoraA, LoraB, Scaling);
 
     /// <summary>
     /// The factored norm (docs/math.md eq. 11): no (out, in) temporary at construction, where PEFT's way makes two
