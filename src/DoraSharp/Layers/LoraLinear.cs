@@ -72,6 +72,10 @@ public sealed class LoraLinear : LoraLayer
             return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut, alpha: Scaling), x.dtype));
         }
 
+        if (!UseReferenceDora && !dropped && training && is_grad_enabled() && IsSmallLayer && SmallLayerPathEnabled
+            && x.dtype == weight.dtype && LoraA.dtype == weight.dtype && Magnitude!.dtype == weight.dtype)
+            return scope.MoveToOuter(SmallLayerTrainingForward(x, weight, bias));
+
         var norm = ForwardNorm();                                                         // (out), detached
         if (UseReferenceDora || dropped)
         {
@@ -97,6 +101,29 @@ public sealed class LoraLinear : LoraLayer
             ? DoraLinearFunction.Apply(x2, w, LoraA, LoraB, m, b, floored, Scaling)
             : DoraLinearFunction.Forward(x2, w, LoraA, LoraB, m, b, floored, Scaling);   // (N, out)
         return scope.MoveToOuter(Cast(output.reshape(OutputShape(x)), x.dtype));
+    }
+
+    /// <summary>False sends small layers through the fused node as well (tests check both against PEFT).</summary>
+    internal bool SmallLayerPathEnabled { get; set; } = true;
+
+    /// <summary>Layers whose W + s·B·A is cheaper to form than the factored norm's small ops (<see cref="FactoredNorm.DirectMaxElements"/>).</summary>
+    private bool IsSmallLayer => InFeatures * OutFeatures <= FactoredNorm.DirectMaxElements;
+
+    /// <summary>
+    /// DoRA's training forward for small layers, where per-op dispatch, not arithmetic, is the cost (the demo MLP):
+    /// V = W + s·B·A is formed once (differentiable in A and B), its row norm n is read from it detached (paper
+    /// §4.3), and y = x·((m/n)⊙V)ᵀ + b — eight native calls with libtorch's own backward, instead of the factored
+    /// norm and the hand-written node's managed backward. The same function as the fused path up to float rounding;
+    /// n is <see cref="FactoredNorm.DirectRowNorm"/>'s (the one the magnitude is initialised with), so the output at
+    /// initialisation is still the base layer's exactly.
+    /// </summary>
+    private Tensor SmallLayerTrainingForward(Tensor x, Tensor weight, Tensor? bias)
+    {
+        var sb = Scaling == 1 ? LoraB : LoraB.mul(Scaling);                                 // (out, r)
+        var v = torch.addmm(weight, sb, LoraA, 1, 1);                                       // (out, in)
+        Tensor norm;
+        using (no_grad()) norm = DoraMath.FlooredNorm(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 })); // (out)
+        return F.linear(x, v.mul(Magnitude!.div(norm).unsqueeze(1)), bias);                 // (..., out)
     }
 
     private long[] OutputShape(Tensor x)
