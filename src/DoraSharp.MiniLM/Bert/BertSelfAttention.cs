@@ -9,7 +9,7 @@ namespace DoraSharp.MiniLM;
 /// Projections are named <c>query</c>, <c>key</c>, <c>value</c> as in HF. The attention itself is libtorch's fused
 /// <c>scaled_dot_product_attention</c> (HF's "sdpa" attention for BERT), which computes softmax(q·kᵀ/√d + mask)·v
 /// as the eager formula (<see cref="EagerAttention"/>) does, up to float rounding, without keeping the T×T
-/// probabilities where its flash kernel applies (inference; dropout makes libtorch take its math path).
+/// probabilities (its flash kernel). Training with attention dropout keeps the eager formula (see forward).
 /// </summary>
 public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
 {
@@ -19,7 +19,7 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
     private readonly Module<Tensor, Tensor> dropout;
     private readonly int numHeads;
     private readonly int headSize;
-    private readonly double dropoutProb;
+    private readonly double dropoutProb;   // the eager path's, read to choose the path
 
     /// <summary>Builds the attention projections for <paramref name="config"/>.</summary>
     public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
@@ -27,7 +27,6 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
         query = Linear(config.HiddenSize, config.HiddenSize);
         key = Linear(config.HiddenSize, config.HiddenSize);
         value = Linear(config.HiddenSize, config.HiddenSize);
-        // Kept for HF's module tree (attention.self.dropout); the fused call applies the same probability itself.
         dropout = Dropout(config.AttentionProbsDropoutProb);
         numHeads = config.NumAttentionHeads;
         headSize = config.AttentionHeadSize;
@@ -46,9 +45,20 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
         var q = SplitHeads(query.call(hidden), b, t);                        // (B, H, T, D)
         var k = SplitHeads(key.call(hidden), b, t);                          // (B, H, T, D)
         var v = SplitHeads(value.call(hidden), b, t);                        // (B, H, T, D)
-        // The float mask is added to the scaled scores, as HF's sdpa path passes it; dropout on the probabilities
-        // only in training, as the eager path's nn.Dropout (HF passes dropout_p = 0 in eval).
-        var context = functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? dropoutProb : 0); // (B, H, T, D)
+        Tensor context;                                                      // (B, H, T, D)
+        if (training && dropoutProb > 0)
+        {
+            // With dropout libtorch's fused call falls back to its math kernel: no faster than the eager formula in
+            // `dora bench --model minilm` training (docs/performance.md), so training keeps HF's eager path and its
+            // dropout draws exactly as before.
+            var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(headSize) + additiveMask;   // (B, H, T, T)
+            context = dropout.call(functional.softmax(scores, -1)).matmul(v);
+        }
+        else
+        {
+            // The float mask is added to the scaled scores, as HF's sdpa path passes it.
+            context = functional.scaled_dot_product_attention(q, k, v, additiveMask);
+        }
         return context.transpose(1, 2).reshape(b, t, numHeads * headSize).MoveToOuterDisposeScope();          // (B, T, C)
     }
 
