@@ -6,10 +6,34 @@
 # script installs libstdc++6 from Debian 13 (trixie), pinned so that nothing else is taken from
 # trixie unless asked for. It reads the Debian mirror from the machine's own apt configuration.
 # Idempotent: when the symbol is already there it says so and changes nothing.
+#
+# It also builds the MKL vendor fix (native/mkl-vendor-fix, issue 15; docs/performance.md) into
+# ${XDG_CACHE_HOME:-~/.cache}/dorasharp/native/, installing Debian's gcc when no C compiler is there; rebuilt
+# only when its source changes. On x86-64 Linux only; a failure there is a warning (the fix is for speed).
 set -euo pipefail
 
 NEEDED=GLIBCXX_3.4.32
 say() { printf 'setup-native: %s\n' "$*"; }
+
+# The MKL vendor fix: a one-function shared object that makes oneMKL inside libtorch take its fast path on
+# non-Intel x86 CPUs when preloaded. The dora CLI finds it at this path (DoraSharp.MklVendorFix.CachePath).
+build_vendor_fix() {
+  [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || return 0
+  local out="${XDG_CACHE_HOME:-$HOME/.cache}/dorasharp/native/libdorasharp_mkl_vendor_fix.so"
+  if ! command -v cc >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "no C compiler: apt-get install gcc (for the MKL vendor fix)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null \
+        || { say "warning: could not install gcc; the MKL vendor fix is not built (see docs/performance.md)."; return 0; }
+    else
+      say "warning: no C compiler (cc/gcc); the MKL vendor fix is not built (see docs/performance.md)."
+      return 0
+    fi
+  fi
+  bash "$(dirname "$0")/../native/mkl-vendor-fix/build.sh" "$out" \
+    && say "MKL vendor fix: $out" \
+    || say "warning: building the MKL vendor fix failed (see above); dora runs without it."
+}
 
 find_libstdcxx() {
   local p
@@ -28,6 +52,7 @@ has_symbol() {
 
 if has_symbol; then
   say "$(find_libstdcxx) provides $NEEDED; nothing to do."
+  build_vendor_fix
   exit 0
 fi
 
@@ -85,6 +110,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie libstdc++6 >/dev
 
 if has_symbol; then
   say "done: $(find_libstdcxx) provides $NEEDED."
+  build_vendor_fix
 else
   say "libstdc++6 from trixie is installed but $NEEDED is still missing; please report this."
   exit 1

@@ -7,6 +7,14 @@ bash scripts/setup-native.sh
 results=$(mktemp -d)
 status=0
 dotnet test DoraSharp.slnx -c Release -nologo --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@" || status=$?
+# The golden cases (and the MiniLM reference check) again with the MKL vendor fix preloaded (issue 15): results must
+# not depend on it. DORASHARP_EXPECT_MKL_OVERRIDE=1 makes MklVendorFixTests check that the preload took effect.
+fix="${XDG_CACHE_HOME:-$HOME/.cache}/dorasharp/native/libdorasharp_mkl_vendor_fix.so"
+if [ $# -eq 0 ] && [ -f "$fix" ]; then
+  LD_PRELOAD="$fix${LD_PRELOAD:+:$LD_PRELOAD}" DORASHARP_EXPECT_MKL_OVERRIDE=1 \
+    dotnet test tests/DoraSharp.Tests -c Release -nologo --no-build --logger "trx;LogFileName=preloaded.trx" --results-directory "$results/preloaded" \
+      --filter "FullyQualifiedName~Golden|FullyQualifiedName~MklVendorFixTests|FullyQualifiedName~OnnxEquivalence" || status=$?
+fi
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx "$results"/*/*.trx; do
   [ -f "$trx" ] || continue

@@ -12,7 +12,18 @@ internal sealed record BenchRecord(
     [property: JsonPropertyName("median_ms")] double MedianMs,
     [property: JsonPropertyName("min_ms")] double MinMs,
     [property: JsonPropertyName("peak_mb")] double? PeakMb,
-    [property: JsonPropertyName("step_mb")] double? StepMb = null);
+    [property: JsonPropertyName("step_mb")] double? StepMb = null)
+{
+    /// <summary>Inference throughput (`--model minilm`): batch sentences per median run, per second.</summary>
+    [JsonPropertyName("sentences_per_s")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? SentencesPerSecond { get; init; }
+
+    /// <summary>libtorch intra-op threads of the measurement (`--model minilm`).</summary>
+    [JsonPropertyName("threads")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Threads { get; init; }
+}
 
 /// <summary>The variants compared: the frozen layer, LoRA, DoRA (fast path) and DoRA computed as PEFT does.</summary>
 internal static class Variants

@@ -7,7 +7,7 @@ namespace DoraSharp.Cli.Bench;
 /// One model configured as one variant, ready to time: a single Linear layer of a given shape, or the demo
 /// MLP. Every variant of a workload starts from the same weights and input.
 /// </summary>
-internal sealed class BenchWorkload : IDisposable
+internal sealed class BenchWorkload : IBenchWorkload
 {
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly LoraModel? _lora;

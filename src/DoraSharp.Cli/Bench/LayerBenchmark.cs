@@ -46,7 +46,7 @@ internal static class LayerBenchmark
         return records;
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToArray();
         var mid = sorted.Length / 2;

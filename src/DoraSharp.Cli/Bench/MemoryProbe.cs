@@ -16,8 +16,11 @@ internal static class MemoryProbe
 {
     public const string ProbeOption = "--probe-memory";
 
+    /// <summary>The child's libtorch thread count, as the parent measured with.</summary>
+    private const string ThreadsVariable = "DORASHARP_BENCH_THREADS";
+
     /// <summary>Runs the child and returns (whole peak, step peak) in MB, or nulls where /proc is unavailable.</summary>
-    public static (double? Peak, double? Step) Measure(string shape, int r, int tokens, string variant)
+    public static (double? Peak, double? Step) Measure(string shape, int r, int tokens, string variant, int threads = 2)
     {
         if (!File.Exists("/proc/self/clear_refs")) return (null, null);
         var start = new ProcessStartInfo(Environment.ProcessPath!)
@@ -31,6 +34,7 @@ internal static class MemoryProbe
         foreach (var a in new[] { "bench", ProbeOption, shape, r.ToString(CultureInfo.InvariantCulture), tokens.ToString(CultureInfo.InvariantCulture), variant })
             start.ArgumentList.Add(a);
         start.Environment["MALLOC_MMAP_THRESHOLD_"] = "131072";
+        start.Environment[ThreadsVariable] = threads.ToString(CultureInfo.InvariantCulture);
         using var child = Process.Start(start)!;
         var output = child.StandardOutput.ReadToEnd();
         child.WaitForExit();
@@ -44,8 +48,10 @@ internal static class MemoryProbe
     /// <summary>The child's side: prints "wholePeakMB stepPeakMB".</summary>
     public static int RunChild(string shape, int r, int tokens, string variant)
     {
-        TorchSharp.torch.set_num_threads(2);
-        using var workload = BenchWorkload.Create(shape, r, tokens, variant);
+        TorchSharp.torch.set_num_threads(int.TryParse(Environment.GetEnvironmentVariable(ThreadsVariable), out var threads) && threads > 0 ? threads : 2);
+        using IBenchWorkload workload = shape.StartsWith(MiniLmWorkload.ShapePrefix, StringComparison.Ordinal)
+            ? MiniLmWorkload.Create(MiniLmWorkload.ParseShape(shape).Batch, tokens, variant)
+            : BenchWorkload.Create(shape, r, tokens, variant);
         workload.Enter(Phases.Train);
         workload.Run(Phases.Train);
         var wholeBefore = StatusKb("VmHWM");

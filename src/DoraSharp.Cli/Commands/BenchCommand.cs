@@ -56,6 +56,8 @@ internal static class BenchCommand
         var probe = new Option<string[]>(MemoryProbe.ProbeOption) { Hidden = true, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(4, 4) };
         var command = new Command("bench", "Time base, LoRA and DoRA training steps and inference; print the ratios.")
             { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, memoryRanks, json, probe };
+        var minilm = new MiniLmBenchOptions();
+        foreach (var option in minilm.All) command.Options.Add(option);
         command.SetAction(p =>
         {
             if (p.GetValue(probe) is { Length: 4 } a)
@@ -66,6 +68,8 @@ internal static class BenchCommand
                     throw new UsageException($"{MemoryProbe.ProbeOption}: expected SHAPE R TOKENS VARIANT (a shape, a rank 1 to {MaxRank}, 1 to 65536 tokens, one of {string.Join(", ", Variants.All)}), got '{string.Join(' ', a)}'.");
                 return MemoryProbe.RunChild(a[0], r, n, a[3]);
             }
+            if (minilm.Selected(p))
+                return minilm.Run(p, shapes, steps, warmup, p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(json));
             var memoryRankList = p.GetValue(memoryRanks)!.Trim();
             return Run([.. Split(p.GetValue(shapes)!)], p.GetValue(ranks)!, p.GetValue(tokens), p.GetValue(mlpBatch), p.GetValue(steps), p.GetValue(warmup),
                 p.GetValue(threads), !p.GetValue(noMemory), memoryRankList == "all" ? null : [.. Split(memoryRankList).Select(x => int.Parse(x, CultureInfo.InvariantCulture))], p.GetValue(json));

@@ -19,6 +19,7 @@ internal static class CommandCatalog
         yield return TrainFixtureCommand.Create();
         yield return TrainCommand.Create();
         yield return PredictCommand.Create();
+        yield return DoctorCommand.Create();
     }
 
     /// <summary>The `dora` root command with every subcommand (Program.cs runs it; tests run it in-process).</summary>
@@ -26,6 +27,7 @@ internal static class CommandCatalog
     {
         var root = new RootCommand(Description);
         foreach (var command in All()) root.Subcommands.Add(command);
+        VersionWithBlas.Install(root);
         return root;
     }
 }

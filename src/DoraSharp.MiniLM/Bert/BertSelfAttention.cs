@@ -5,8 +5,11 @@ using static TorchSharp.torch.nn;
 namespace DoraSharp.MiniLM;
 
 /// <summary>
-/// Hugging Face <c>BertSelfAttention</c> (eager path): multi-head scaled dot-product attention with an
-/// additive mask. Projections are named <c>query</c>, <c>key</c>, <c>value</c> as in HF.
+/// Hugging Face <c>BertSelfAttention</c>: multi-head scaled dot-product attention with an additive mask.
+/// Projections are named <c>query</c>, <c>key</c>, <c>value</c> as in HF. The attention itself is libtorch's fused
+/// <c>scaled_dot_product_attention</c> (HF's "sdpa" attention for BERT), which computes softmax(q·kᵀ/√d + mask)·v
+/// as the eager formula (<see cref="EagerAttention"/>) does, up to float rounding, without keeping the T×T
+/// probabilities (its flash kernel). Training with attention dropout keeps the eager formula (see forward).
 /// </summary>
 public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
 {
@@ -16,6 +19,7 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
     private readonly Module<Tensor, Tensor> dropout;
     private readonly int numHeads;
     private readonly int headSize;
+    private readonly double dropoutProb;   // the eager path's, read to choose the path
 
     /// <summary>Builds the attention projections for <paramref name="config"/>.</summary>
     public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
@@ -26,6 +30,7 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
         dropout = Dropout(config.AttentionProbsDropoutProb);
         numHeads = config.NumAttentionHeads;
         headSize = config.AttentionHeadSize;
+        dropoutProb = config.AttentionProbsDropoutProb;
         RegisterComponents();
     }
 
@@ -40,13 +45,33 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
         var q = SplitHeads(query.call(hidden), b, t);                        // (B, H, T, D)
         var k = SplitHeads(key.call(hidden), b, t);                          // (B, H, T, D)
         var v = SplitHeads(value.call(hidden), b, t);                        // (B, H, T, D)
-        // Scores are divided after the product, as HF's eager attention and the exported graph do.
-        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(headSize);   // (B, H, T, T)
-        scores = scores + additiveMask;                                      // (B, H, T, T)
-        var probs = dropout.call(functional.softmax(scores, -1));            // (B, H, T, T)
-        var context = probs.matmul(v);                                       // (B, H, T, D)
-        context = context.permute(0, 2, 1, 3).contiguous().view(b, t, numHeads * headSize); // (B, T, C)
-        return context.MoveToOuterDisposeScope();
+        Tensor context;                                                      // (B, H, T, D)
+        if (training && dropoutProb > 0)
+        {
+            // With dropout libtorch's fused call falls back to its math kernel: no faster than the eager formula in
+            // `dora bench --model minilm` training (docs/performance.md), so training keeps HF's eager path and its
+            // dropout draws exactly as before.
+            var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(headSize) + additiveMask;   // (B, H, T, T)
+            context = dropout.call(functional.softmax(scores, -1)).matmul(v);
+        }
+        else
+        {
+            // The float mask is added to the scaled scores, as HF's sdpa path passes it.
+            context = functional.scaled_dot_product_attention(q, k, v, additiveMask);
+        }
+        return context.transpose(1, 2).reshape(b, t, numHeads * headSize).MoveToOuterDisposeScope();          // (B, T, C)
+    }
+
+    /// <summary>
+    /// HF's eager attention on heads split as <c>(B, H, T, D)</c>, without dropout: softmax(q·kᵀ / √d + mask)·v, the
+    /// scores divided after the product as HF's eager path and the exported ONNX graph do. The reference the fused
+    /// path is tested against.
+    /// </summary>
+    internal static Tensor EagerAttention(Tensor q, Tensor k, Tensor v, Tensor additiveMask)
+    {
+        using var scope = NewDisposeScope();
+        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(q.shape[^1]) + additiveMask;   // (B, H, T, T)
+        return functional.softmax(scores, -1).matmul(v).MoveToOuterDisposeScope();              // (B, H, T, D)
     }
 
     private Tensor SplitHeads(Tensor x, long b, long t) =>

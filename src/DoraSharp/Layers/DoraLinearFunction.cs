@@ -55,7 +55,8 @@ internal sealed class DoraLinearFunction : autograd.SingleTensorFunction<DoraLin
     {
         var (x, a, b, m) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
         var (w, bias, norm, scaling) = ((Tensor)vars[4], vars[5] as Tensor, (Tensor)vars[6], (double)vars[7]);
-        var scale = m.div(norm).to(x.dtype);                                       // (out)
+        var scale = m.div(norm);                                                   // (out)
+        if (scale.dtype != x.dtype) scale = scale.to(x.dtype);
         var directed = Directed(x, w, a, b, scaling, out var sxA);                 // (N, out), (N, r)
         ctx.save_for_backward([x, a, b, w, sxA, directed, scale, norm]);
         ctx.save_data("scaling", scaling);

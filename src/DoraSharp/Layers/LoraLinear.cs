@@ -72,6 +72,10 @@ public sealed class LoraLinear : LoraLayer
             return scope.MoveToOuter(Cast(F.linear(x, weight, bias).add_(loraOut, alpha: Scaling), x.dtype));
         }
 
+        if (!UseReferenceDora && !dropped && training && is_grad_enabled() && IsSmallLayer && SmallLayerPathEnabled
+            && x.dtype == weight.dtype && LoraA.dtype == weight.dtype && Magnitude!.dtype == weight.dtype)
+            return scope.MoveToOuter(SmallLayerTrainingForward(x, weight, bias));
+
         var norm = ForwardNorm();                                                         // (out), detached
         if (UseReferenceDora || dropped)
         {
@@ -88,14 +92,38 @@ public sealed class LoraLinear : LoraLayer
         // Without dropout PEFT's base(x) + (m/n − 1)·W·x + (m/n)·s·B·A·x equals (m/n)·(W·x + s·B·A·x) + bias:
         // one fused autograd node (DoraLinearFunction) computes it with a hand-written backward.
         var x2 = xa.reshape(-1, InFeatures);                                               // (N, in)
-        var w = weight.to(xa.dtype);
-        var b = bias?.to(xa.dtype);
+        // Conversions only where the dtype differs: each .to() is a native call even when it changes nothing.
+        var w = Cast(weight, xa.dtype);
+        var b = bias is null ? null : Cast(bias, xa.dtype);
         var floored = DoraMath.FlooredNorm(norm);
         var m = Magnitude!;
         var output = is_grad_enabled() && (x2.requires_grad || LoraA.requires_grad || LoraB.requires_grad || m.requires_grad)
             ? DoraLinearFunction.Apply(x2, w, LoraA, LoraB, m, b, floored, Scaling)
             : DoraLinearFunction.Forward(x2, w, LoraA, LoraB, m, b, floored, Scaling);   // (N, out)
         return scope.MoveToOuter(Cast(output.reshape(OutputShape(x)), x.dtype));
+    }
+
+    /// <summary>False sends small layers through the fused node as well (tests check both against PEFT).</summary>
+    internal bool SmallLayerPathEnabled { get; set; } = true;
+
+    /// <summary>Layers whose W + s·B·A is cheaper to form than the factored norm's small ops (<see cref="FactoredNorm.DirectMaxElements"/>).</summary>
+    private bool IsSmallLayer => InFeatures * OutFeatures <= FactoredNorm.DirectMaxElements;
+
+    /// <summary>
+    /// DoRA's training forward for small layers, where per-op dispatch, not arithmetic, is the cost (the demo MLP):
+    /// V = W + s·B·A is formed once (differentiable in A and B), its row norm n is read from it detached (paper
+    /// §4.3), and y = x·((m/n)⊙V)ᵀ + b — eight native calls with libtorch's own backward, instead of the factored
+    /// norm and the hand-written node's managed backward. The same function as the fused path up to float rounding;
+    /// n is <see cref="FactoredNorm.DirectRowNorm"/>'s (the one the magnitude is initialised with), so the output at
+    /// initialisation is still the base layer's exactly.
+    /// </summary>
+    private Tensor SmallLayerTrainingForward(Tensor x, Tensor weight, Tensor? bias)
+    {
+        var sb = Scaling == 1 ? LoraB : LoraB.mul(Scaling);                                 // (out, r)
+        var v = torch.addmm(weight, sb, LoraA, 1, 1);                                       // (out, in)
+        Tensor norm;
+        using (no_grad()) norm = DoraMath.FlooredNorm(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 })); // (out)
+        return F.linear(x, v.mul(Magnitude!.div(norm).unsqueeze(1)), bias);                 // (..., out)
     }
 
     private long[] OutputShape(Tensor x)
@@ -117,7 +145,7 @@ public sealed class LoraLinear : LoraLayer
     }
 
     /// <inheritdoc/>
-    internal override Tensor FactoredDirectionNorm() => FactoredNorm.LinearRowNorm(Weight, LoraA, LoraB, Scaling);
+    internal override Tensor FactoredDirectionNorm() => FactoredNorm.RowNorm(Weight, LoraA, LoraB, Scaling);
 
     /// <summary>
     /// The factored norm (docs/math.md eq. 11): no (out, in) temporary at construction, where PEFT's way makes two

@@ -20,6 +20,42 @@ public static class FactoredNorm
     /// </summary>
     public const double CancellationRatio = 16;
 
+    /// <summary>
+    /// Layers with at most this many weights (out·in) take <see cref="DirectRowNorm"/>: there the factored form's
+    /// ~20 small ops cost more in dispatch (~5–20 µs each) than two passes over an out×in temporary (≤ 128 KB in
+    /// float32); e.g. the demo MLP's 784→32, 32→64 and 64→10 layers. Larger layers keep the factored form (no
+    /// out×in temporary).
+    /// </summary>
+    public const long DirectMaxElements = 32768;
+
+    /// <summary>
+    /// The row norms of W + s·B·A the DoRA forward uses: <see cref="DirectRowNorm"/> for layers of at most
+    /// <see cref="DirectMaxElements"/> weights, else <see cref="LinearRowNorm"/>. Both are the norm up to float rounding.
+    /// </summary>
+    public static Tensor RowNorm(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
+        => weight.shape[0] * weight.shape[1] <= DirectMaxElements
+            ? DirectRowNorm(weight, loraA, loraB, scaling)
+            : LinearRowNorm(weight, loraA, loraB, scaling);
+
+    /// <summary>
+    /// ‖W_i + s·(B·A)_i‖ summed directly, as PEFT does (in <see cref="DoraMath.NormDType"/>): three native calls
+    /// for small layers. At B = 0 it is exactly PEFT's ‖W_i‖ (W + 0 is W), so m = n at initialisation on both DoRA
+    /// paths. Where an update nearly cancels W_i its float32 error is PEFT's own, eps·‖W_i‖/n_i (the factored
+    /// form recomputes such rows in float64; at these sizes the whole norm costs less than that check).
+    /// </summary>
+    public static Tensor DirectRowNorm(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var dtype = DoraMath.NormDType(weight.dtype);
+        var w = weight.dtype == dtype ? weight : weight.to(dtype);
+        var a = loraA.dtype == dtype ? loraA : loraA.to(dtype);
+        var b = loraB.dtype == dtype ? loraB : loraB.to(dtype);
+        // s multiplies B out of place (B may be the parameter itself) and in full precision (addmm's alpha is a float).
+        var direct = torch.addmm(w, b.mul(scaling), a, 1, 1);                              // (out, in)
+        return scope.MoveToOuter(linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 })); // (out)
+    }
+
     /// <summary>Row norms of W + s·B·A for a Linear layer: W (out, in), A (r, in), B (out, r) → (out).</summary>
     public static Tensor LinearRowNorm(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
     {

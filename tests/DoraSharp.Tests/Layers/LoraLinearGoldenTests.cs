@@ -19,6 +19,8 @@ public sealed class LoraLinearGoldenTests
         {
             data.Add(key, "fast");
             if (c.IsDora) data.Add(key, "reference");
+            // Small layers train through LoraLinear's small-layer forward; "fused" keeps the fused node tested on them too.
+            if (c.IsDora) data.Add(key, "fused");
         }
         // A named directory without cases is a mistake (a typo, an empty copy): fail rather than pass vacuously.
         var extra = Environment.GetEnvironmentVariable("DORA_GOLDEN_DIR");
@@ -47,7 +49,7 @@ public sealed class LoraLinearGoldenTests
             R = golden.R, LoraAlpha = golden.LoraAlpha, UseRsLora = golden.UseRsLora, UseDora = golden.IsDora,
             LoraDropout = golden.DropoutP ?? 0, TargetModules = ["x"],
         };
-        var layer = new LoraLinear(linear, config) { UseReferenceDora = path == "reference" };
+        var layer = new LoraLinear(linear, config) { UseReferenceDora = path == "reference", SmallLayerPathEnabled = path != "fused" };
         Assert.Equal(golden.Scaling, layer.Scaling, 12);
         using (no_grad())
         {
