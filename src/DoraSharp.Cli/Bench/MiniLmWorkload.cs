@@ -1,3 +1,4 @@
+using System.Globalization;
 using DoraSharp.MiniLM;
 using DoraSharp.MiniLM.Classification;
 using TorchSharp;
@@ -37,12 +38,19 @@ internal sealed class MiniLmWorkload : IBenchWorkload
     public static string ShapeName(int batch, int tokens) => $"{ShapePrefix}{batch}x{tokens}";
 
     /// <summary>(batch, tokens) from <see cref="ShapeName"/>'s form.</summary>
-    public static (int Batch, int Tokens) ParseShape(string shape)
+    public static (int Batch, int Tokens) ParseShape(string shape) => TryParseShape(shape, out var parsed) ? parsed
+        : throw new UsageException($"--shapes: '{shape[ShapePrefix.Length..]}' is not BATCHxTOKENS with batch 1 to 4096 and tokens 2 to 512 (e.g. 16x48).");
+
+    /// <summary>Parses minilm-bBxT; false unless 1 ≤ B ≤ 4096 and 2 ≤ T ≤ 512 (BERT's position table).</summary>
+    public static bool TryParseShape(string shape, out (int Batch, int Tokens) parsed)
     {
+        parsed = default;
         var parts = shape.StartsWith(ShapePrefix, StringComparison.Ordinal) ? shape[ShapePrefix.Length..].Split('x') : [];
-        if (parts.Length != 2 || !int.TryParse(parts[0], out var b) || !int.TryParse(parts[1], out var t) || b < 1 || t < 2 || t > 512)
-            throw new UsageException($"--shapes: '{shape}' is not BATCHxTOKENS with batch >= 1 and 2 <= tokens <= 512 (e.g. 16x48).");
-        return (b, t);
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var b)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var t) || b is < 1 or > 4096 || t is < 2 or > 512)
+            return false;
+        parsed = (b, t);
+        return true;
     }
 
     /// <summary>Builds <paramref name="variant"/> (<see cref="MiniLmVariants"/>) for batch × tokens; same weights and batch for every variant.</summary>

@@ -63,9 +63,13 @@ internal static class BenchCommand
             if (p.GetValue(probe) is { Length: 4 } a)
             {
                 // The parent's own arguments, but checked all the same: a hand-typed probe must not crash either.
-                if (!BenchWorkload.TryParseShape(a[0], MaxSide, out _) && a[0] != "mlp" || !int.TryParse(a[1], NumberStyles.None, CultureInfo.InvariantCulture, out var r) || r < 1 || r > MaxRank
-                    || !int.TryParse(a[2], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || n > 65536 || !Variants.All.Contains(a[3]))
-                    throw new UsageException($"{MemoryProbe.ProbeOption}: expected SHAPE R TOKENS VARIANT (a shape, a rank 1 to {MaxRank}, 1 to 65536 tokens, one of {string.Join(", ", Variants.All)}), got '{string.Join(' ', a)}'.");
+                // A MiniLM probe (bench --model minilm) names its shape minilm-bBxT and one of MiniLmVariants.Training.
+                var isMiniLm = a[0].StartsWith(MiniLmWorkload.ShapePrefix, StringComparison.Ordinal);
+                if ((isMiniLm ? !MiniLmWorkload.TryParseShape(a[0], out _) : !BenchWorkload.TryParseShape(a[0], MaxSide, out _) && a[0] != "mlp")
+                    || !int.TryParse(a[1], NumberStyles.None, CultureInfo.InvariantCulture, out var r) || r < 1 || r > MaxRank
+                    || !int.TryParse(a[2], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || n > 65536
+                    || !(isMiniLm ? MiniLmVariants.Training : Variants.All).Contains(a[3]))
+                    throw new UsageException($"{MemoryProbe.ProbeOption}: expected SHAPE R TOKENS VARIANT (a shape, a rank 1 to {MaxRank}, 1 to 65536 tokens, one of {string.Join(", ", Variants.All)}, or a MiniLM shape and one of {string.Join(", ", MiniLmVariants.Training)}), got '{string.Join(' ', a)}'.");
                 return MemoryProbe.RunChild(a[0], r, n, a[3]);
             }
             if (minilm.Selected(p))

@@ -29,13 +29,8 @@ internal static class PredictCommand
         var documentColumn = new Option<string>("--document-column") { Description = "Column with the matching document (similarity).", DefaultValueFactory = _ => "document" };
         var output = new Option<string?>("--output") { Description = "Predictions file: .csv or .jsonl. Default: CSV on standard output (the summary then goes to standard error).", HelpName = "FILE" };
         var metrics = new Option<string?>("--metrics") { Description = "Metrics JSON file. Default: <output>.metrics.json when --output is given.", HelpName = "FILE" };
-        var maxLength = new Option<int?>("--max-length")
-        {
-            Description = "Similarity without --run: tokens per text (default 128). A run uses its own setting.",
-            HelpName = "N",
-            Validators = { r => { if (r.GetValueOrDefault<int?>() is { } v && v < 2) r.AddError($"--max-length must be at least 2 (got {v})."); } },
-        };
-        var threads = OwnDataOptions.Int("--threads", 1, 1, "libtorch threads. Exact reproduction of a run's numbers needs the thread count it was trained with.");
+        var maxLength = OptionRules.OptionalWhole("--max-length", 2, 512, "Similarity without --run: tokens per text (default 128). A run uses its own setting.");
+        var threads = OwnDataOptions.Int("--threads", 1, 1, 256, "libtorch threads. Exact reproduction of a run's numbers needs the thread count it was trained with.");
         var command = new Command("predict", "Apply a `dora train` run to a file: labels with probabilities (classification) or search rankings (--task similarity).")
             { task, run, data, format, textColumn, labelColumn, queryColumn, documentColumn, output, metrics, maxLength, threads };
         command.SetAction(p =>

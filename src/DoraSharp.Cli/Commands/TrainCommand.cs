@@ -31,31 +31,26 @@ internal static class TrainCommand
         var queryColumn = new Option<string>("--query-column") { Description = "Column with the query (similarity).", DefaultValueFactory = _ => "query" };
         var documentColumn = new Option<string>("--document-column") { Description = "Column with the matching document (similarity).", DefaultValueFactory = _ => "document" };
         var validation = new Option<string?>("--validation") { Description = "Validation file (same format and columns). Default: split off the training file.", HelpName = "FILE" };
-        var split = new Option<double>("--validation-split")
-        {
-            Description = "Fraction of the training file kept for validation when no --validation is given (stratified by label, seeded).",
-            HelpName = "F",
-            DefaultValueFactory = _ => 0.2,
-            Validators = { r => { var v = r.GetValueOrDefault<double>(); if (!(v > 0 && v < 1)) r.AddError($"--validation-split must be between 0 and 1, exclusive (got {OwnDataOptions.Show(v)})."); } },
-        };
+        var split = OptionRules.Real("--validation-split", 0.2, 0, aboveMin: true, 0.9,
+            "Fraction of the training file kept for validation when no --validation is given (stratified by label, seeded).");
         var method = OwnDataOptions.Choice("--method", "dora", "What trains: dora or lora adapters, full fine-tuning, or frozen (the head only).", "dora", "lora", "full", "frozen");
-        var rank = OwnDataOptions.Int("--r", Defaults.R, 1, "Adapter rank r.");
-        var alpha = OwnDataOptions.Positive("--alpha", Defaults.Alpha, "lora_alpha (scaling = alpha / r).");
+        var rank = OwnDataOptions.Int("--r", Defaults.R, 1, 1024, "Adapter rank r.");
+        var alpha = OwnDataOptions.Positive("--alpha", Defaults.Alpha, 10_000, "lora_alpha (scaling = alpha / r).");
         var targets = new Option<string>("--targets")
         {
             Description = "Comma-separated modules to adapt, Hugging Face BERT names (query, key, value, dense, ...).",
             DefaultValueFactory = _ => string.Join(',', Defaults.Targets),
             Validators = { r => { var v = r.GetValueOrDefault<string>() ?? ""; if (v.Split(',', StringSplitOptions.TrimEntries).Any(string.IsNullOrEmpty)) r.AddError($"--targets needs module names separated by commas (got '{v}')."); } },
         };
-        var epochs = OwnDataOptions.Int("--epochs", Defaults.Epochs, 1, "Maximum passes over the training data.");
-        var batch = OwnDataOptions.Int("--batch", Defaults.BatchSize, 1, "Examples per step (similarity: pairs per step; each query's negatives are the batch's other documents).");
-        var lr = OwnDataOptions.OptionalPositive("--lr", "AdamW learning rate of the encoder's trained parameters. Default: 1e-3 for lora/dora, 5e-5 for full.");
-        var headLr = OwnDataOptions.Positive("--head-lr", Defaults.HeadLearningRate, "AdamW learning rate of the classification head.");
-        var maxLength = OwnDataOptions.Int("--max-length", Defaults.MaxLength, 2, "Tokens per text, [CLS] and [SEP] included; longer texts are truncated (counted in the summary).");
-        var seed = OwnDataOptions.Int("--seed", Defaults.Seed, 0, "Seed of the head and adapter initialisation, dropout, batch order and validation split.");
-        var patience = OwnDataOptions.Int("--patience", Defaults.Patience!.Value, 0, "Epochs without validation improvement before stopping (0: never stop early). The best epoch's weights are kept.");
+        var epochs = OwnDataOptions.Int("--epochs", Defaults.Epochs, 1, 1000, "Maximum passes over the training data.");
+        var batch = OwnDataOptions.Int("--batch", Defaults.BatchSize, 1, 4096, "Examples per step (similarity: pairs per step; each query's negatives are the batch's other documents).");
+        var lr = OwnDataOptions.OptionalPositive("--lr", 10, "AdamW learning rate of the encoder's trained parameters. Default: 1e-3 for lora/dora, 5e-5 for full.");
+        var headLr = OwnDataOptions.Positive("--head-lr", Defaults.HeadLearningRate, 10, "AdamW learning rate of the classification head.");
+        var maxLength = OwnDataOptions.Int("--max-length", Defaults.MaxLength, 2, 512, "Tokens per text, [CLS] and [SEP] included; longer texts are truncated (counted in the summary).");
+        var seed = OwnDataOptions.Int("--seed", Defaults.Seed, 0, int.MaxValue, "Seed of the head and adapter initialisation, dropout, batch order and validation split.");
+        var patience = OwnDataOptions.Int("--patience", Defaults.Patience!.Value, 0, 1000, "Epochs without validation improvement before stopping (0: never stop early). The best epoch's weights are kept.");
         var monitor = OwnDataOptions.Choice("--monitor", "loss", "What early stopping watches on the validation set: loss, or accuracy (MRR for similarity).", "loss", "accuracy");
-        var threads = OwnDataOptions.Int("--threads", 1, 1, "libtorch threads (1 is faster on a busy 2-core machine, 2 on an idle one).");
+        var threads = OwnDataOptions.Int("--threads", 1, 1, 256, "libtorch threads (1 is faster on a busy 2-core machine, 2 on an idle one).");
         var command = new Command("train", "Fine-tune all-MiniLM-L6-v2 on your own data (DoRA by default): text classification, or search with --task similarity.")
         {
             task, data, output, force, resume, format, textColumn, labelColumn, queryColumn, documentColumn, validation, split, method, rank, alpha, targets,

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DoraSharp.Cli.Commands;
 using DoraSharp.MiniLM.OwnData;
 
 namespace DoraSharp.Cli.OwnData;
@@ -10,35 +11,18 @@ namespace DoraSharp.Cli.OwnData;
 /// </summary>
 internal static class OwnDataOptions
 {
-    public static Option<int> Int(string name, int defaultValue, int minimum, string description) => new(name)
-    {
-        Description = description,
-        HelpName = "N",
-        DefaultValueFactory = _ => defaultValue,
-        Validators = { r => { var v = r.GetValueOrDefault<int>(); if (v < minimum) r.AddError($"{name} must be at least {minimum} (got {v})."); } },
-    };
+    // The numeric and choice options go through OptionRules, as every other command's: one message shape, ranges in the help.
+    public static Option<int> Int(string name, int defaultValue, int minimum, int maximum, string description) =>
+        OptionRules.Whole(name, defaultValue, minimum, maximum, description);
 
-    public static Option<double> Positive(string name, double defaultValue, string description) => new(name)
-    {
-        Description = description,
-        HelpName = "X",
-        DefaultValueFactory = _ => defaultValue,
-        Validators = { r => { var v = r.GetValueOrDefault<double>(); if (!(v > 0 && double.IsFinite(v))) r.AddError($"{name} must be a positive number (got {Show(v)})."); } },
-    };
+    public static Option<double> Positive(string name, double defaultValue, double maximum, string description) =>
+        OptionRules.Real(name, defaultValue, 0, aboveMin: true, maximum, description);
 
-    public static Option<double?> OptionalPositive(string name, string description) => new(name)
-    {
-        Description = description,
-        HelpName = "X",
-        Validators = { r => { if (r.GetValueOrDefault<double?>() is { } v && !(v > 0 && double.IsFinite(v))) r.AddError($"{name} must be a positive number (got {Show(v)})."); } },
-    };
+    public static Option<double?> OptionalPositive(string name, double maximum, string description) =>
+        OptionRules.OptionalReal(name, 0, aboveMin: true, maximum, description);
 
-    public static Option<string> Choice(string name, string defaultValue, string description, params string[] values)
-    {
-        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
-        option.AcceptOnlyFromAmong(values);
-        return option;
-    }
+    public static Option<string> Choice(string name, string defaultValue, string description, params string[] values) =>
+        OptionRules.Choice(name, defaultValue, description, values);
 
     public static Option<string?> Format() => new("--format")
     {

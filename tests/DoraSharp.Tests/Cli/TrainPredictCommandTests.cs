@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text;
 using System.Text.Json;
 using DoraSharp.MiniLM.OwnData;
@@ -39,13 +40,13 @@ public sealed class TrainPredictCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--r", "0", "--r must be at least 1 (got 0)")]
-    [InlineData("--epochs", "0", "--epochs must be at least 1 (got 0)")]
-    [InlineData("--lr", "-1", "--lr must be a positive number (got -1)")]
-    [InlineData("--validation-split", "1", "--validation-split must be between 0 and 1")]
+    [InlineData("--r", "0", "--r must be a whole number from 1 to 1024 (got '0')")]
+    [InlineData("--epochs", "0", "--epochs must be a whole number from 1 to 1000 (got '0')")]
+    [InlineData("--lr", "-1", "--lr must be a number > 0 and <= 10 (got '-1')")]
+    [InlineData("--validation-split", "1", "--validation-split must be a number > 0 and <= 0.9 (got '1')")]
     [InlineData("--method", "qlora", "qlora")]
     [InlineData("--format", "xml", "--format 'xml' is not one of csv, tsv, jsonl")]
-    [InlineData("--max-length", "1", "--max-length must be at least 2 (got 1)")]
+    [InlineData("--max-length", "1", "--max-length must be a whole number from 2 to 512 (got '1')")]
     public void Bad_train_options_exit_2_with_one_line(string option, string value, string expected)
     {
         var data = WriteClassification();
@@ -164,7 +165,7 @@ public sealed class TrainPredictCommandTests : IDisposable
             ["image viewer", "shows pictures and photos"], ["music player", "plays audio files and playlists"],
             ["mail client", "reads and sends electronic mail"], ["compiler", "translates source code to machine code"],
         ];
-        File.WriteAllLines(pairs, rows.Select(r => JsonSerializer.Serialize(new Dictionary<string, string> { ["query"] = r[0], ["document"] = r[1] })));
+        File.WriteAllLines(pairs, rows.Select(r => new JsonObject { ["query"] = r[0], ["document"] = r[1] }.ToJsonString()));
         var run = _dir.File("search");
         var (code, error, _) = CliRunner.Run("train", "--task", "similarity", "--data", pairs, "--out", run, "--epochs", "1", "--max-length", "16", "--batch", "4", "--validation-split", "0.34");
         Assert.True(code == 0, error);
