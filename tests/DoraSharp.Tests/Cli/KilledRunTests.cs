@@ -53,7 +53,10 @@ public sealed class KilledRunTests(KilledRunTests.Reference reference) : IClassF
     {
         var outDir = _dir.File("killed");
         PlantOlderRun(outDir);
-        using (var run = CliProcess.Start(SlowRun, Args(outDir)))
+        // The last point's window is only the pauses after the final swap: widen them there, or a busy test machine
+        // (the poller not scheduled for half a second) sees the run finish before the kill lands.
+        var env = point == "outputs swapped" ? new Dictionary<string, string>(SlowRun) { [RunOutputs.FaultDelayVariable] = "2000" } : SlowRun;
+        using (var run = CliProcess.Start(env, Args(outDir)))
         {
             await run.WaitUntilAsync(() => KillPoints[point](outDir), Timeout, point);
             run.Signal(CliProcess.SIGKILL);
