@@ -10,6 +10,9 @@ namespace DoraSharp.Tests.IO;
 /// Embedding(20, 8), conv: Conv2d(1, 4, 3×3), mix: Conv2d(4, 2, 1×1), head: Linear(128, 3)): PEFT's keys and shapes
 /// on disk, bit-exact round trips, and refusals of wrong shapes and of factors named for another layer type.
 /// </summary>
+// Builds the same base weights twice from torch.manual_seed (Trained, and LoadAdapterWeights_fills_…): libtorch's default
+// generator is process-wide, so a test drawing from it in parallel would change the second copy.
+[Collection(SeededRuns.Name)]
 public sealed class AdapterEmbeddingConvTests : IDisposable
 {
     private const string Prefix = "base_model.model.";
