@@ -72,7 +72,7 @@ library=$(unzip -p "$feed/DoraSharp.$version.nupkg" DoraSharp.nuspec)
 dependencies=$(grep -o '<dependency id="[^"]*"' <<<"$library" | sed 's/.*id="//; s/"$//' | tr '\n' ' ')
 [ "$dependencies" = "TorchSharp " ] || fail "DoraSharp must depend on TorchSharp's managed package only; it depends on: $dependencies"
 unzip -l "$feed/DoraSharp.$version.nupkg" lib/net10.0/DoraSharp.xml >/dev/null || fail "DoraSharp's package lacks its XML docs"
-for file in data/mnist/train-images-idx3-ubyte.gz data/mnist/t10k-labels-idx1-ubyte.gz dora.dll; do
+for file in data/mnist/train-images-idx3-ubyte.gz data/mnist/t10k-labels-idx1-ubyte.gz dora.dll runtimes/linux-x64/native/libdorasharp_mkl_vendor_fix.so; do
   unzip -l "$feed/dora.$rid.$version.nupkg" "tools/net10.0/$rid/$file" >/dev/null || fail "dora.$rid lacks tools/net10.0/$rid/$file"
 done
 say "sizes and metadata: ok"
@@ -116,14 +116,16 @@ say "installing dora $version into $work/tools"
 (cd "$work" && dotnet tool install dora --version "$version" --tool-path "$work/tools" --add-source "$feed" >"$work/tool.log" 2>&1) \
   || { cat "$work/tool.log"; fail "dotnet tool install dora failed"; }
 mkdir -p "$work/elsewhere"
+# The first line is the version; the next says which BLAS path is active (issue 15).
 printed=$(cd "$work/elsewhere" && "$work/tools/dora" --version)
-[ "$printed" = "$version" ] || fail "dora --version printed '$printed', expected '$version'"
+[ "$(head -n1 <<<"$printed")" = "$version" ] || fail "dora --version printed '$printed', expected '$version' on its first line"
+grep -q "^BLAS: " <<<"$printed" || fail "dora --version did not say which BLAS path is active: '$printed'"
 say "dora --version: $printed"
 # --global too, into a temporary home (DOTNET_CLI_HOME moves the global tools folder), so this machine's own tools are untouched.
 (cd "$work" && DOTNET_CLI_HOME="$work/home" dotnet tool install --global dora --version "$version" --add-source "$feed" >"$work/global.log" 2>&1) \
   || { cat "$work/global.log"; fail "dotnet tool install --global dora failed"; }
 printed=$(cd "$work/elsewhere" && DOTNET_CLI_HOME="$work/home" "$work/home/.dotnet/tools/dora" --version)
-[ "$printed" = "$version" ] || fail "the globally installed dora --version printed '$printed', expected '$version'"
+[ "$(head -n1 <<<"$printed")" = "$version" ] || fail "the globally installed dora --version printed '$printed', expected '$version' on its first line"
 say "dotnet tool install --global: ok"
 (cd "$work/elsewhere" && "$work/tools/dora" demo --seeds 1 >"$work/demo.log" 2>&1) \
   || { tail -n 40 "$work/demo.log"; fail "dora demo --seeds 1 failed when run from the installed tool"; }
