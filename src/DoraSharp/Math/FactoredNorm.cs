@@ -37,6 +37,14 @@ public static class FactoredNorm
             ? DirectRowNorm(weight, loraA, loraB, scaling)
             : LinearRowNorm(weight, loraA, loraB, scaling);
 
+    /// <summary>W, A and B in <see cref="DoraMath.NormDType"/>: converted only when the dtype differs (no needless native call).</summary>
+    private static (Tensor W, Tensor A, Tensor B) InNormDType(Tensor weight, Tensor loraA, Tensor loraB)
+    {
+        var dtype = DoraMath.NormDType(weight.dtype);
+        Tensor In(Tensor t) => t.dtype == dtype ? t : t.to(dtype);
+        return (In(weight), In(loraA), In(loraB));
+    }
+
     /// <summary>
     /// ‖W_i + s·(B·A)_i‖ summed directly, as PEFT does (in <see cref="DoraMath.NormDType"/>): three native calls
     /// for small layers. At B = 0 it is exactly PEFT's ‖W_i‖ (W + 0 is W), so m = n at initialisation on both DoRA
@@ -47,10 +55,7 @@ public static class FactoredNorm
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var dtype = DoraMath.NormDType(weight.dtype);
-        var w = weight.dtype == dtype ? weight : weight.to(dtype);
-        var a = loraA.dtype == dtype ? loraA : loraA.to(dtype);
-        var b = loraB.dtype == dtype ? loraB : loraB.to(dtype);
+        var (w, a, b) = InNormDType(weight, loraA, loraB);
         // s multiplies B out of place (B may be the parameter itself) and in full precision (addmm's alpha is a float).
         var direct = torch.addmm(w, b.mul(scaling), a, 1, 1);                              // (out, in)
         return scope.MoveToOuter(linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 })); // (out)
@@ -63,10 +68,7 @@ public static class FactoredNorm
         using var scope = NewDisposeScope();
         // A dozen small ops per call: each costs a native dispatch, which weighs at 1024² (no detach needed under
         // no_grad, conversions only when the dtype differs, in-place where a temporary is not reused).
-        var dtype = DoraMath.NormDType(weight.dtype);
-        var w = weight.dtype == dtype ? weight : weight.to(dtype);
-        var a = loraA.dtype == dtype ? loraA : loraA.to(dtype);
-        var b = loraB.dtype == dtype ? loraB : loraB.to(dtype);
+        var (w, a, b) = InNormDType(weight, loraA, loraB);
         var aT = a.t();                                                        // (in, r)
 
         var wSq = linalg.vector_norm(w, ord: 2, dims: new long[] { 1 }).pow_(2); // (out)  ‖W_i‖²
@@ -87,7 +89,7 @@ public static class FactoredNorm
             var a64 = a.to(ScalarType.Float64);
             var direct = w.index_select(0, rows).to(ScalarType.Float64)
                 .add_(b.index_select(0, rows).to(ScalarType.Float64).matmul(a64), alpha: scaling);  // (k, in)
-            norm.index_copy_(0, rows, linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 }).to(dtype));
+            norm.index_copy_(0, rows, linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 }).to(norm.dtype));
         }
         return scope.MoveToOuter(norm);
     }
