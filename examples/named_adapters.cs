@@ -1,4 +1,5 @@
 #:project ../src/DoraSharp/DoraSharp.csproj
+#:project ../src/DoraSharp.Examples/DoraSharp.Examples.csproj
 #:package TorchSharp-cpu@0.107.0
 #:property ManagePackageVersionsCentrally=false
 
@@ -16,8 +17,8 @@
 
 using System.Globalization;
 using DoraSharp;
-using DoraSharp.Data;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Data;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.Training;
 using TorchSharp;
 

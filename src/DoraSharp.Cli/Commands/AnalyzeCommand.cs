@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DoraSharp.Cli.Rendering;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using Spectre.Console;
 
 namespace DoraSharp.Cli.Commands;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using DoraSharp.Cli.Rendering;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using Spectre.Console;
 
 namespace DoraSharp.Cli.Commands;

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DoraSharp.Cli.Rendering;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.IO;
 using Spectre.Console;
 

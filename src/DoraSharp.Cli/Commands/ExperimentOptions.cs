@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.Training;
 
 namespace DoraSharp.Cli.Commands;
@@ -19,7 +19,7 @@ internal sealed class ExperimentOptions
         "continue: the original recipe, fine-tune and test on the same distribution.", "shift", "continue");
     public Option<string> Dataset { get; } = Choice("--dataset", "mnist",
         "Data set: mnist (bundled 8,000/2,000 digits, or the full set with --data-dir) or fashion-mnist (Debian's dataset-fashion-mnist or --data-dir).",
-        DoraSharp.Data.DatasetCatalog.Names.ToArray());
+        DoraSharp.Examples.Data.DatasetCatalog.Names.ToArray());
     public Option<string?> DataDir { get; } = new("--data-dir")
     {
         Description = "Folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz). Default: the bundled or installed copy.",
@@ -35,15 +35,15 @@ internal sealed class ExperimentOptions
     public Option<int> Hidden2 { get; } = OptionRules.Whole("--hidden2", Defaults.Hidden2, 1, 4096, "Width of the MLP's second hidden layer (--model mlp only).");
     public Option<int> PretrainEpochs { get; } = OptionRules.Whole("--pretrain-epochs", Defaults.PretrainEpochs, 1, 1000, "Epochs of pretraining.");
     public Option<int> Epochs { get; } = OptionRules.Whole("--epochs", Defaults.FineTuneEpochs, 1, 1000, "Epochs of fine-tuning, for every method.");
-    public Option<int> BatchSize { get; } = OptionRules.Whole("--batch-size", Defaults.BatchSize, 1, 65536, "Batch size.");
-    public Option<double> LearningRate { get; } = OptionRules.Real("--lr", Defaults.LearningRate, 0, aboveMin: true, 10, "Learning rate (pretraining and fine-tuning).");
-    public Option<string> Optimizer { get; } = Choice("--optimizer", "adam", "Optimizer.", "adam", "adamw");
-    public Option<double> WeightDecay { get; } = OptionRules.Real("--weight-decay", Defaults.WeightDecay, 0, aboveMin: false, 10, "Weight decay (L2 for adam, decoupled for adamw).");
-    public Option<string> Schedule { get; } = Choice("--lr-schedule", "constant", "Learning-rate schedule of each training phase.", "constant", "linear", "cosine");
-    public Option<int> WarmupSteps { get; } = OptionRules.Whole("--warmup-steps", Defaults.WarmupSteps, 0, 1_000_000, "Linear warm-up steps at the start of each training phase.");
+    public Option<int> BatchSize { get; } = OptionRules.Whole("--batch-size", Defaults.Training.BatchSize, 1, 65536, "Batch size.");
+    public Option<double> LearningRate { get; } = OptionRules.Real("--lr", Defaults.Training.LearningRate, 0, aboveMin: true, 10, "Learning rate (pretraining and fine-tuning).");
+    public Option<string> Optimizer { get; } = Choice("--optimizer", Defaults.Training.Optimizer.ToString().ToLowerInvariant(), "Optimizer.", "adam", "adamw");
+    public Option<double> WeightDecay { get; } = OptionRules.Real("--weight-decay", Defaults.Training.WeightDecay, 0, aboveMin: false, 10, "Weight decay (L2 for adam, decoupled for adamw).");
+    public Option<string> Schedule { get; } = Choice("--lr-schedule", Defaults.Training.Schedule.ToString().ToLowerInvariant(), "Learning-rate schedule of each training phase.", "constant", "linear", "cosine");
+    public Option<int> WarmupSteps { get; } = OptionRules.Whole("--warmup-steps", Defaults.Training.WarmupSteps, 0, 1_000_000, "Linear warm-up steps at the start of each training phase.");
     public Option<double?> MaxGradNorm { get; } = OptionRules.OptionalReal("--max-grad-norm", 0, aboveMin: true, 1e6,
         "Clip gradients to this total L2 norm. Default: no clipping.", "NORM");
-    public Option<string> OnNan { get; } = Choice("--on-nan", "stop", "On a NaN or infinite loss: stop with a message naming the step, or skip that step.", "stop", "skip");
+    public Option<string> OnNan { get; } = Choice("--on-nan", Defaults.Training.OnNonFiniteLoss == NonFiniteLossPolicy.SkipStep ? "skip" : "stop", "On a NaN or infinite loss: stop with a message naming the step, or skip that step.", "stop", "skip");
     public Option<int> Threads { get; } = OptionRules.Whole("--threads", 1, 1, 256,
         "CPU threads for tensor operations. This model's operations are too small to gain from more, and on a busy machine extra threads mostly wait for each other.");
     public Option<string[]> Targets { get; } = new("--targets")
@@ -91,14 +91,17 @@ internal sealed class ExperimentOptions
         Hidden2 = p.GetValue(Hidden2),
         PretrainEpochs = p.GetValue(PretrainEpochs),
         FineTuneEpochs = p.GetValue(Epochs),
-        BatchSize = p.GetValue(BatchSize),
-        LearningRate = p.GetValue(LearningRate),
-        Optimizer = p.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Adam,
-        WeightDecay = p.GetValue(WeightDecay),
-        Schedule = p.GetValue(Schedule) switch { "linear" => LearningRateSchedule.Linear, "cosine" => LearningRateSchedule.Cosine, _ => LearningRateSchedule.Constant },
-        WarmupSteps = p.GetValue(WarmupSteps),
-        MaxGradNorm = p.GetValue(MaxGradNorm),
-        OnNonFiniteLoss = p.GetValue(OnNan) == "skip" ? NonFiniteLossPolicy.SkipStep : NonFiniteLossPolicy.Stop,
+        Training = Defaults.Training with
+        {
+            BatchSize = p.GetValue(BatchSize),
+            LearningRate = p.GetValue(LearningRate),
+            Optimizer = p.GetValue(Optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Adam,
+            WeightDecay = p.GetValue(WeightDecay),
+            Schedule = p.GetValue(Schedule) switch { "linear" => LearningRateSchedule.Linear, "cosine" => LearningRateSchedule.Cosine, _ => LearningRateSchedule.Constant },
+            WarmupSteps = p.GetValue(WarmupSteps),
+            MaxGradNorm = p.GetValue(MaxGradNorm),
+            OnNonFiniteLoss = p.GetValue(OnNan) == "skip" ? NonFiniteLossPolicy.SkipStep : NonFiniteLossPolicy.Stop,
+        },
         TargetModules = p.GetValue(Targets) is { Length: > 0 } targets ? targets : null,   // null: the model's default targets
     };
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using DoraSharp.Data;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Data;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.Training;
 
 namespace DoraSharp.Cli.Commands;

@@ -1,4 +1,4 @@
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using ScottPlot;
 
 namespace DoraSharp.Cli.Rendering;
@@ -24,7 +24,7 @@ internal static class LossPlot
         start.LegendText = result.Data.Task == ExperimentTask.Shift ? "Fine-tuning starts (images turned 90°)" : "Fine-tuning starts";
         var seeds = result.Settings.Seeds > 1 ? $", mean of {result.Settings.Seeds} seeds" : "";
         plot.Title($"Training loss, {result.Data.Dataset}, task {result.Data.Task.ToString().ToLowerInvariant()}");
-        plot.XLabel("step (batches of " + result.Settings.BatchSize + ")");
+        plot.XLabel("step (batches of " + result.Settings.Training.BatchSize + ")");
         plot.YLabel($"cross-entropy (moving average of {Window} steps{seeds})");
         plot.Axes.SetLimitsY(0, double.IsFinite(top) && top > 0 ? top * 1.05 : 1);
         plot.ShowLegend(Alignment.UpperRight);

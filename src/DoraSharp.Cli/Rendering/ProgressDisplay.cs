@@ -1,4 +1,4 @@
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using Spectre.Console;
 
 namespace DoraSharp.Cli.Rendering;
@@ -38,7 +38,7 @@ internal static class ProgressDisplay
             var seed = value.SeedCount > 1 ? $"  seed {value.SeedIndex + 1}/{value.SeedCount}" : "";
             var batches = $"{t.Step}/{t.TotalSteps}";
             task.Description = Markup.Escape(
-                $"{value.Phase,-17} batch {batches,-9} loss {loss,6:F3}  {t.ImagesPerSecond,7:N0} img/s{seed}");
+                $"{value.Phase,-17} batch {batches,-9} loss {loss,6:F3}  {t.ExamplesPerSecond,7:N0} img/s{seed}");
             task.Value = (double)value.SeedIndex * t.TotalSteps + t.Step;
         }
     }

@@ -1,5 +1,5 @@
 using System.Globalization;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using ScottPlot;
 
 namespace DoraSharp.Cli.Rendering;

@@ -1,4 +1,3 @@
-using DoraSharp.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,13 +8,13 @@ public static class Evaluator
 {
     /// <summary>
     /// Scores every example of <paramref name="split"/> in eval mode without gradients, batch by batch, and
-    /// returns the number correct and the number scored (which equals <see cref="DatasetSplit.Count"/>: the
+    /// returns the number correct and the number scored (which equals <see cref="IClassificationData.Count"/>: the
     /// whole split, never just its first batch). The model's train/eval mode is restored afterwards.
     /// </summary>
-    /// <param name="model">Maps [n, features] images to [n, classes] logits.</param>
+    /// <param name="model">Maps a batch of inputs (rows of <see cref="IClassificationData.Inputs"/>) to [n, classes] logits.</param>
     /// <param name="split">The examples to score.</param>
     /// <param name="batchSize">Examples per forward pass (memory only: the result does not depend on it).</param>
-    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, DatasetSplit split, int batchSize = 1000)
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, IClassificationData split, int batchSize = 1000)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(split);
@@ -31,7 +30,7 @@ public static class Evaluator
             {
                 using var scope = NewDisposeScope();
                 var n = System.Math.Min(batchSize, split.Count - start);
-                var predicted = model.call(split.Images.narrow(0, start, n)).argmax(1);
+                var predicted = model.call(split.Inputs.narrow(0, start, n)).argmax(1);
                 correct += predicted.eq(split.Labels.narrow(0, start, n)).sum().item<long>();
                 count += predicted.shape[0];
             }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using DoraSharp.Data;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -64,7 +63,7 @@ public sealed class Trainer : IDisposable
     /// Trains from <see cref="State"/> until every epoch is done (a finished trainer returns at once) and puts
     /// the model back in the mode it was in. <paramref name="progress"/> is called synchronously after each step.
     /// </summary>
-    /// <param name="train">The training examples: <see cref="DatasetSplit.Images"/> rows in, <see cref="DatasetSplit.Labels"/> as targets.</param>
+    /// <param name="train">The training examples: rows of <see cref="IClassificationData.Inputs"/> in, <see cref="IClassificationData.Labels"/> as targets.</param>
     /// <param name="progress">Receives one report per step; may be null.</param>
     /// <param name="cancellation">Checked before each step; cancelling throws <see cref="OperationCanceledException"/> with <see cref="State"/> at the step not taken.</param>
     /// <exception cref="TrainingDivergedException">A loss or gradient norm was not finite under <see cref="NonFiniteLossPolicy.Stop"/>.</exception>
@@ -73,7 +72,7 @@ public sealed class Trainer : IDisposable
     /// epoch and when cancelled (after the last whole step); never after a divergence. Resuming is <see cref="Resume"/>'s.
     /// </param>
     /// <exception cref="IOException">A checkpoint could not be written; the earlier ones are intact and training stops.</exception>
-    public TrainingResult Fit(DatasetSplit train, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, CheckpointStore? checkpoints = null)
+    public TrainingResult Fit(IClassificationData train, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, CheckpointStore? checkpoints = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         if (train.Count == 0) throw new ArgumentException($"The training split ({train.Source}) is empty.", nameof(train));
@@ -131,11 +130,11 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One optimizer step on the given rows; returns the batch loss and whether the step was skipped.</summary>
-    private (float Loss, bool Skipped) Step(DatasetSplit train, long[] indices, double rate)
+    private (float Loss, bool Skipped) Step(IClassificationData train, long[] indices, double rate)
     {
         using var scope = NewDisposeScope();
         var index = torch.tensor(indices, ScalarType.Int64);
-        var x = train.Images.index_select(0, index);
+        var x = train.Inputs.index_select(0, index);
         var y = train.Labels.index_select(0, index);
         _optimizer.zero_grad();
         var loss = F.cross_entropy(_model.call(x), y);

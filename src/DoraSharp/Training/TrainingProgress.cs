@@ -6,8 +6,8 @@ namespace DoraSharp.Training;
 /// <param name="Epoch">The epoch of this step, 0-based.</param>
 /// <param name="Epochs">Epochs in the run.</param>
 /// <param name="Loss">This batch's mean loss (NaN or infinite when the step was skipped as non-finite).</param>
-/// <param name="ImagesPerSecond">Examples processed per second of wall time since <see cref="Trainer.Fit"/> began.</param>
+/// <param name="ExamplesPerSecond">Examples processed per second of wall time since <see cref="Trainer.Fit"/> began.</param>
 /// <param name="LearningRate">The learning rate this step used.</param>
 /// <param name="Skipped">True when the step was skipped under <see cref="NonFiniteLossPolicy.SkipStep"/>.</param>
 public readonly record struct TrainingProgress(
-    long Step, long TotalSteps, int Epoch, int Epochs, float Loss, double ImagesPerSecond, double LearningRate, bool Skipped);
+    long Step, long TotalSteps, int Epoch, int Epochs, float Loss, double ExamplesPerSecond, double LearningRate, bool Skipped);

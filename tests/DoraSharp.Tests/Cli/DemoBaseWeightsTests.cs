@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using DoraSharp.Cli.Commands;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.IO;
 using DoraSharp.Tests.IO;
 using TorchSharp;

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.Tests.IO;
 using Xunit;
 

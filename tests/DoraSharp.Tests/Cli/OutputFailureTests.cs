@@ -1,5 +1,5 @@
 using DoraSharp.Cli;
-using DoraSharp.Experiments;
+using DoraSharp.Examples.Experiments;
 using DoraSharp.Tests.IO;
 using Xunit;
 

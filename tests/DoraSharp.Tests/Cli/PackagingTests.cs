@@ -18,7 +18,7 @@ public sealed class PackagingTests : IDisposable
     public async Task Version_option_prints_the_version_prefix_of_Directory_Build_props()
     {
         // The one version source; test builds carry no VersionSuffix, so the package version is the prefix.
-        var props = File.ReadAllText(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Data.RepositoryData.MnistFolder))!, "Directory.Build.props"));
+        var props = File.ReadAllText(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Examples.Data.RepositoryData.MnistFolder))!, "Directory.Build.props"));
         var prefix = Regex.Match(props, "<VersionPrefix>([^<]+)</VersionPrefix>").Groups[1].Value;
         Assert.NotEqual("", prefix);
 

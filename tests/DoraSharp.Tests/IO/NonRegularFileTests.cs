@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using DoraSharp.Data;
+using DoraSharp.Examples.Data;
 using DoraSharp.IO;
 using DoraSharp.Training;
 using Xunit;

@@ -118,7 +118,7 @@ public sealed class CheckpointTests : IDisposable
     {
         using var data = SyntheticData.Separable(4);
         var order = BatchOrder.Permutation(4, 8, 0);
-        data.Images[order[2], 1] = float.NaN;   // the third step
+        data.Inputs[order[2], 1] = float.NaN;   // the third step
         var model = SmallMlp(7);
         using var t = new Trainer(model, model.parameters(), new TrainerOptions { Epochs = 2, BatchSize = 1, Seed = 8 });
         var store = Store(every: 1, keep: 10);

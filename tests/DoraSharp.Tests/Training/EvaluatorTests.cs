@@ -1,4 +1,3 @@
-using DoraSharp.Data;
 using DoraSharp.Training;
 using TorchSharp;
 using Xunit;
@@ -18,7 +17,7 @@ public sealed class EvaluatorTests
     /// 2,345 examples predicted as class (i mod 3); the first <paramref name="correct"/> are labelled with that class,
     /// the rest with the next class, so exactly <paramref name="correct"/> are right.
     /// </summary>
-    private static DatasetSplit Split(int count, int correct)
+    private static LabelledTensors Split(int count, int correct)
     {
         var x = new float[count * 3];
         var y = new long[count];
@@ -27,7 +26,7 @@ public sealed class EvaluatorTests
             x[3 * i + i % 3] = 1;
             y[i] = i < correct ? i % 3 : (i + 1) % 3;
         }
-        return new DatasetSplit(torch.tensor(x, [count, 3]), torch.tensor(y), "evaluator test");
+        return new LabelledTensors(torch.tensor(x, [count, 3]), torch.tensor(y), "evaluator test");
     }
 
     [Theory]
@@ -59,7 +58,7 @@ public sealed class EvaluatorTests
     [Fact]
     public void An_empty_split_is_refused()
     {
-        using var split = new DatasetSplit(torch.zeros(0, 3), torch.zeros(0, dtype: ScalarType.Int64), "empty");
+        using var split = new LabelledTensors(torch.zeros(0, 3), torch.zeros(0, dtype: ScalarType.Int64), "empty");
         Assert.Contains("nothing to evaluate", Assert.Throws<ArgumentException>(() => Evaluator.Evaluate(new FirstThree(), split)).Message);
     }
 }

@@ -1,4 +1,4 @@
-using DoraSharp.Data;
+using DoraSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,24 +12,45 @@ internal static class SyntheticData
     /// first three features is largest (a problem a linear layer can learn). Feature 0 is overwritten by
     /// nothing; callers that need to identify examples use <see cref="Indexed"/>.
     /// </summary>
-    public static DatasetSplit Separable(int count, int features = 4, long seed = 5)
+    public static LabelledTensors Separable(int count, int features = 4, long seed = 5)
     {
         using var scope = NewDisposeScope();
         var generator = new Generator((ulong)seed);
         var x = randn(count, features, generator: generator);
         var y = x.narrow(1, 0, 3).argmax(1);
-        return new DatasetSplit(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), "synthetic");
+        return new LabelledTensors(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), "synthetic");
     }
 
     /// <summary>Like <see cref="Separable"/>, but feature 0 of example i is i, so a model can tell which examples it saw.</summary>
-    public static DatasetSplit Indexed(int count, int features = 4)
+    public static LabelledTensors Indexed(int count, int features = 4)
     {
         using var scope = NewDisposeScope();
         var generator = new Generator(3);
         var x = randn(count, features, generator: generator);
         x[TensorIndex.Colon, 0] = arange(count, dtype: ScalarType.Float32);
         var y = x.narrow(1, 1, 3).argmax(1);
-        return new DatasetSplit(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), "synthetic, indexed");
+        return new LabelledTensors(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), "synthetic, indexed");
+    }
+}
+
+/// <summary>
+/// The smallest <see cref="IClassificationData"/>: two tensors, owned (the trainer needs nothing else, and these tests
+/// depend on no data set of the worked example).
+/// </summary>
+internal sealed class LabelledTensors(Tensor inputs, Tensor labels, string source) : IClassificationData, IDisposable
+{
+    public Tensor Inputs { get; } = inputs;
+
+    public Tensor Labels { get; } = labels;
+
+    public int Count { get; } = (int)labels.shape[0];
+
+    public string Source { get; } = source;
+
+    public void Dispose()
+    {
+        Inputs.Dispose();
+        Labels.Dispose();
     }
 }
 

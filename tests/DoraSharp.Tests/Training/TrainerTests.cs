@@ -1,4 +1,3 @@
-using DoraSharp.Data;
 using DoraSharp.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -19,10 +18,23 @@ public sealed class TrainerTests
     private static Dictionary<string, Tensor> Snapshot(nn.Module model) =>
         model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
 
-    private static TrainingResult Train(nn.Module<Tensor, Tensor> model, DatasetSplit data, TrainerOptions options, IProgress<TrainingProgress>? progress = null)
+    private static TrainingResult Train(nn.Module<Tensor, Tensor> model, LabelledTensors data, TrainerOptions options, IProgress<TrainingProgress>? progress = null)
     {
         using var trainer = new Trainer(model, model.parameters(), options);
         return trainer.Fit(data, progress);
+    }
+
+    [Fact]
+    public void An_empty_training_set_is_refused_naming_where_it_came_from()
+    {
+        using var data = new LabelledTensors(zeros(0, 4), zeros(0, dtype: ScalarType.Int64), "my empty examples");
+        var model = SmallMlp(1);
+        using var trainer = new Trainer(model, model.parameters(), new TrainerOptions());
+
+        var e = Assert.Throws<ArgumentException>(() => trainer.Fit(data));
+
+        Assert.Equal("train", e.ParamName);
+        Assert.StartsWith("The training split (my empty examples) is empty.", e.Message);
     }
 
     [Fact]
@@ -127,7 +139,7 @@ public sealed class TrainerTests
     {
         using var data = SyntheticData.Separable(4);
         var order = BatchOrder.Permutation(4, 8, 0);
-        data.Images[order[2], 1] = float.NaN;                 // the third batch of epoch 1 (batch size 1)
+        data.Inputs[order[2], 1] = float.NaN;                 // the third batch of epoch 1 (batch size 1)
         var model = SmallMlp(7);
         var states = new List<Dictionary<string, Tensor>>();
         using var trainer = new Trainer(model, model.parameters(), new TrainerOptions { Epochs = 2, BatchSize = 1, Seed = 8 });
@@ -144,7 +156,7 @@ public sealed class TrainerTests
     public void Skipping_non_finite_steps_goes_on_and_counts_them()
     {
         using var data = SyntheticData.Separable(4);
-        data.Images[1, 1] = float.PositiveInfinity;
+        data.Inputs[1, 1] = float.PositiveInfinity;
         var model = SmallMlp(7);
         var result = Train(model, data, new TrainerOptions { Epochs = 3, BatchSize = 1, Seed = 8, OnNonFiniteLoss = NonFiniteLossPolicy.SkipStep });
 
