@@ -4,7 +4,8 @@
 #   1. a fresh `dotnet new console` project adds DoraSharp from the feed plus the single-platform native package
 #      libtorch-cpu-linux-x64 (no project references) and runs the README's quick start (wrap, train, merge, save
 #      an adapter, load it back);
-#   2. the tool is installed into a temporary tool path and runs `dora --version` and `dora demo --seeds 1` from
+#   2. the tool (with the MNIST worked example, DoraSharp.Examples.dll, and its bundled digits) is installed into a
+#      temporary tool path and runs `dora --version` and `dora demo --seeds 1` from
 #      another folder; `dotnet tool install --global` is checked too, into a temporary DOTNET_CLI_HOME;
 #   3. the tutorial notebook examples/lora_and_dora.ipynb runs headless (dotnet-repl, from .config/dotnet-tools.json)
 #      against the packed DoraSharp; a cell that throws fails the test.
@@ -72,7 +73,12 @@ library=$(unzip -p "$feed/DoraSharp.$version.nupkg" DoraSharp.nuspec)
 dependencies=$(grep -o '<dependency id="[^"]*"' <<<"$library" | sed 's/.*id="//; s/"$//' | tr '\n' ' ')
 [ "$dependencies" = "TorchSharp " ] || fail "DoraSharp must depend on TorchSharp's managed package only; it depends on: $dependencies"
 unzip -l "$feed/DoraSharp.$version.nupkg" lib/net10.0/DoraSharp.xml >/dev/null || fail "DoraSharp's package lacks its XML docs"
-for file in data/mnist/train-images-idx3-ubyte.gz data/mnist/t10k-labels-idx1-ubyte.gz dora.dll runtimes/linux-x64/native/libdorasharp_mkl_vendor_fix.so; do
+# The library is the library (issue 14): the MNIST worked example ships in the tool, not in DoraSharp's package.
+assemblies=$(unzip -Z1 "$feed/DoraSharp.$version.nupkg" | grep '\.dll$' | tr '\n' ' ')
+[ "$assemblies" = "lib/net10.0/DoraSharp.dll " ] || fail "DoraSharp's package must hold lib/net10.0/DoraSharp.dll only; it holds: $assemblies"
+example_types=$(unzip -p "$feed/DoraSharp.$version.nupkg" lib/net10.0/DoraSharp.xml | grep -oE '"T:DoraSharp\.(Examples|Experiments|Data)\.[^"]*"|"T:[^"]*Mnist[^"]*"' | head -n 5 | tr '\n' ' ' || true)
+[ -z "$example_types" ] || fail "DoraSharp's package documents types of the worked example: $example_types"
+for file in data/mnist/train-images-idx3-ubyte.gz data/mnist/t10k-labels-idx1-ubyte.gz dora.dll DoraSharp.Examples.dll runtimes/linux-x64/native/libdorasharp_mkl_vendor_fix.so; do
   unzip -l "$feed/dora.$rid.$version.nupkg" "tools/net10.0/$rid/$file" >/dev/null || fail "dora.$rid lacks tools/net10.0/$rid/$file"
 done
 say "sizes and metadata: ok"

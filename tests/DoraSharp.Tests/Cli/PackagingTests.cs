@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using DoraSharp.Cli;
+using DoraSharp.Examples.Experiments;
 using Xunit;
 
 namespace DoraSharp.Tests.Cli;
@@ -29,6 +30,24 @@ public sealed class PackagingTests : IDisposable
         Assert.Equal("", error);
         // The first line is the version; the lines after it say which BLAS path is active (issue 15).
         Assert.Equal(prefix, output.Split('\n')[0].Trim());
+    }
+
+    [Fact]
+    public void The_library_assembly_holds_no_part_of_the_worked_example_and_the_tool_carries_it()
+    {
+        // Issue 14: a project that adds DoraSharp gets LoRA/DoRA, not the MNIST demo. The package holds DoraSharp.dll
+        // only (scripts/consumer-test.sh checks the packages themselves); the example lives in DoraSharp.Examples.dll.
+        var library = typeof(LoraModel).Assembly;
+        var exported = library.GetExportedTypes().Select(t => t.FullName!).ToList();
+
+        Assert.Contains("DoraSharp.Training.Trainer", exported);
+        Assert.DoesNotContain(exported, n => n.StartsWith("DoraSharp.Examples.", StringComparison.Ordinal)
+            || n.StartsWith("DoraSharp.Experiments.", StringComparison.Ordinal) || n.StartsWith("DoraSharp.Data.", StringComparison.Ordinal)
+            || n.Contains("Mnist", StringComparison.Ordinal) || n.Contains("Dataset", StringComparison.Ordinal));
+        Assert.DoesNotContain(library.GetReferencedAssemblies(), a => a.Name == "DoraSharp.Examples");
+
+        Assert.Equal("DoraSharp.Examples", typeof(MnistMlp).Assembly.GetName().Name);
+        Assert.Contains(typeof(NativeRuntime).Assembly.GetReferencedAssemblies(), a => a.Name == "DoraSharp.Examples");
     }
 
     [Fact]
