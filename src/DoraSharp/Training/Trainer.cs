@@ -7,8 +7,8 @@ using F = TorchSharp.torch.nn.functional;
 namespace DoraSharp.Training;
 
 /// <summary>
-/// Trains a classifier (images in, one logit per class out) with cross-entropy loss on minibatches in a
-/// reproducible shuffled order. Only the parameters given are updated, so the same trainer serves full
+/// Trains a classifier (rows of an <see cref="IClassificationData"/> in, one logit per class out) with cross-entropy
+/// loss on minibatches in a reproducible shuffled order. Only the parameters given are updated, so the same trainer serves full
 /// fine-tuning (<c>model.parameters()</c>) and adapters (<see cref="LoraModel.TrainableParameters"/>).
 /// <code>
 /// using var trainer = new Trainer(model, lora.TrainableParameters(), new TrainerOptions { Epochs = 2, LearningRate = 0.005, Seed = 123 });
