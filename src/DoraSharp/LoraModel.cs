@@ -15,54 +15,49 @@ namespace DoraSharp;
 /// Its state dict keeps every base key unchanged and adds, per adapted module,
 /// <c>&lt;path&gt;.lora_A.weight</c>, <c>&lt;path&gt;.lora_B.weight</c> and (DoRA)
 /// <c>&lt;path&gt;.lora_magnitude_vector</c>, which map one-to-one to PEFT's adapter files.
-/// Several named adapters (PEFT's <c>add_adapter</c>/<c>set_adapter</c>/<c>delete_adapter</c>) live in
-/// LoraModel.NamedAdapters.cs.
 /// </summary>
-public sealed partial class LoraModel
+/// <remarks>
+/// This class is the public face only. Which modules an adapter adapts is decided by <see cref="InjectionPlan"/>
+/// (the same plan for <see cref="Wrap"/>, <see cref="AddAdapter"/> and every load), the layers are built by
+/// <see cref="AdapterInjector"/>, the named adapters and the active one are kept by <see cref="AdapterRegistry"/>
+/// (which swaps layers in the model through <see cref="ModuleSurgery"/>), and the adapter files are read and written
+/// by <see cref="IO.AdapterFiles"/> (<see cref="LoraModelFiles"/> connects the two).
+/// </remarks>
+public sealed class LoraModel
 {
     /// <summary>The name of the adapter <see cref="Wrap"/> creates unless told otherwise (PEFT's "default").</summary>
-    public const string DefaultAdapterName = "default";
+    public const string DefaultAdapterName = IO.AdapterFiles.DefaultAdapterName;
 
-    private readonly Dictionary<string, NamedAdapter> _adapters = new(StringComparer.Ordinal);
-    private readonly List<string> _order = [];
-    // Every path some adapter adapts → the base module that sits there when no adapter does.
-    private readonly Dictionary<string, nn.Module> _baseModules = new(StringComparer.Ordinal);
-    // Every module some adapter trains in full (modules_to_save), by path.
-    private readonly Dictionary<string, ModuleToSave> _modulesToSave = new(StringComparer.Ordinal);
-    private string _active;
-    private bool _enabled = true;
-    private bool _useReferenceDora;
-    private bool _unloaded;
+    private readonly AdapterRegistry _registry;
 
-    private LoraModel(nn.Module model, NamedAdapter first)
-    {
-        Model = model;
-        _active = first.Name;
-    }
+    private LoraModel(AdapterRegistry registry) => _registry = registry;
 
     /// <summary>The adapted model (the same object that was wrapped).</summary>
-    public nn.Module Model { get; }
+    public nn.Module Model => _registry.Model;
 
     /// <summary>The name of the active adapter, the one the model computes with (PEFT's <c>active_adapter</c>).</summary>
-    public string ActiveAdapter => _active;
+    public string ActiveAdapter => _registry.Active;
 
     /// <summary>The names of all adapters, in the order they were added.</summary>
-    public IReadOnlyList<string> AdapterNames => _order;
+    public IReadOnlyList<string> AdapterNames => _registry.Names;
 
     /// <summary>The active adapter's options.</summary>
-    public LoraConfig Config => _adapters[_active].Config;
+    public LoraConfig Config => _registry.ActiveAdapter.Config;
 
     /// <summary>Every adapter's options by name (PEFT's <c>peft_config</c>).</summary>
-    public IReadOnlyDictionary<string, LoraConfig> Configs => _order.ToDictionary(n => n, n => _adapters[n].Config, StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, LoraConfig> Configs => _registry.Names.ToDictionary(n => n, n => _registry.Get(n).Config, StringComparer.Ordinal);
 
     /// <summary>The active adapter's layers by module path, in model order.</summary>
-    public IReadOnlyDictionary<string, LoraLayer> Layers { get { ThrowIfUnloaded(); return _adapters[_active].Layers; } }
+    public IReadOnlyDictionary<string, LoraLayer> Layers { get { ThrowIfUnloaded(); return _registry.ActiveAdapter.Layers; } }
 
     /// <summary>Which modules the active adapter adapted and which targets matched nothing.</summary>
-    public InjectionReport Report => _adapters[_active].Report;
+    public InjectionReport Report => _registry.ActiveAdapter.Report;
 
     /// <summary>The paths of the active adapter's <see cref="LoraConfig.ModulesToSave"/> modules, in model order.</summary>
-    public IReadOnlyList<string> ModulesToSave => ModulesToSaveOf(_active);
+    public IReadOnlyList<string> ModulesToSave => ModulesToSaveOf(_registry.Active);
+
+    /// <summary>The registry behind this model, for the adapter files (<see cref="LoraModelFiles"/>).</summary>
+    internal AdapterRegistry Registry => _registry;
 
     /// <summary>
     /// Attaches an adapter to every supported layer of <paramref name="model"/> that <paramref name="config"/>
@@ -80,22 +75,30 @@ public sealed partial class LoraModel
     public static LoraModel Wrap(nn.Module model, LoraConfig config, string adapterName = DefaultAdapterName)
         => WrapWithBudget(model, config, adapterName, budget: null);
 
-    /// <summary>As the public overload; a load passes the <see cref="RegexBudget"/> its file checks already drew on.</summary>
+    /// <summary>As the public overload, with the regex time budget of the whole operation given (tests).</summary>
     internal static LoraModel WrapWithBudget(nn.Module model, LoraConfig config, string adapterName, RegexBudget? budget)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         CheckAdapterName(adapterName);
         config.Validate();
-        if (model is LoraLayer || LoraLayerFactory.IsSupported(model))
-            throw new AdapterInjectionException(
-                $"The model itself is a single {model.GetType().Name}; construct the adapter layer directly (new LoraLinear(layer, config), LoraEmbedding or LoraConv2d).");
+        CheckNotSingleLayer(model);
+        return Inject(model, InjectionPlan.Create(AdapterRegistry.BaseView(model, owns: null), config, budget), adapterName);
+    }
 
+    /// <summary>
+    /// Wraps <paramref name="model"/> with the adapter <paramref name="plan"/> describes (a load passes the plan its file
+    /// was checked against); on any error the model is left as it was.
+    /// </summary>
+    internal static LoraModel Inject(nn.Module model, InjectionPlan plan, string adapterName)
+    {
+        CheckAdapterName(adapterName);
+        CheckNotSingleLayer(model);
         var requiresGrad = model.parameters().Select(p => (p, p.requires_grad)).ToList();
         NamedAdapter adapter;
         try
         {
-            adapter = Build(adapterName, config, BaseView(model, owner: null), budget);
+            adapter = AdapterInjector.Build(adapterName, plan);
         }
         catch
         {
@@ -103,146 +106,127 @@ public sealed partial class LoraModel
             foreach (var (p, flag) in requiresGrad) p.requires_grad = flag;
             throw;
         }
-        var lora = new LoraModel(model, adapter);
+        var registry = new AdapterRegistry(model);
         try
         {
-            lora.Register(adapter);
-            lora.Place(adapterName);
+            registry.Register(adapter);
+            registry.Place(adapterName);
         }
         catch
         {
-            lora.Forget(adapter);
+            registry.Forget(adapter);
             foreach (var (p, flag) in requiresGrad) p.requires_grad = flag;
             throw;
         }
         // PEFT's mark_only_lora_as_trainable with bias="none"; then modules_to_save train (ModulesToSaveWrapper).
         var adapterParams = adapter.Layers.Values.SelectMany(l => l.AdapterParameters().Select(p => p.Parameter.Handle)).ToHashSet();
         foreach (var p in model.parameters()) p.requires_grad = adapterParams.Contains(p.Handle);
-        lora.LoadModulesToSave();
-        return lora;
+        registry.LoadModulesToSave();
+        return new LoraModel(registry);
     }
 
-    /// <summary>Finds the targets and modules to save of <paramref name="config"/> in the base view and builds the adapter layers (not yet in the model).</summary>
-    /// <exception cref="LoraConfigException">Also when the regex matches use up the budget (the inner exception is the <see cref="System.Text.RegularExpressions.RegexMatchTimeoutException"/>).</exception>
-    private static NamedAdapter Build(string name, LoraConfig config, List<(string Path, nn.Module Module)> view, RegexBudget? budget)
+    /// <summary>
+    /// Adds a second (third, …) adapter named <paramref name="adapterName"/>, built from <paramref name="config"/>
+    /// on the base layers (its targets may differ from the other adapters'); PEFT's <c>add_adapter</c>. Like PEFT
+    /// it does not activate the new adapter: call <see cref="SetAdapter"/>. On any error nothing changes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty, invalid as a folder name, or taken.</exception>
+    /// <exception cref="LoraConfigException">An option is invalid or the targets match no supported layer.</exception>
+    /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it, or a module is both an adapter target and a module to save of different adapters.</exception>
+    /// <exception cref="InvalidOperationException">The active adapter is merged (unmerge first), or the adapters were unloaded.</exception>
+    public void AddAdapter(string adapterName, LoraConfig config) => AddAdapterWithBudget(adapterName, config, budget: null);
+
+    /// <summary>As the public overload, with the regex time budget of the whole operation given (tests).</summary>
+    internal void AddAdapterWithBudget(string adapterName, LoraConfig config, RegexBudget? budget)
     {
-        var matcher = new TargetMatcher(config, budget);
-        var toSave = FindModulesToSave(view, config, matcher);
-        var targets = new List<(string Path, nn.Module Module)>();
-        var excluded = new List<string>();
-        foreach (var (path, module) in view)
+        ThrowIfUnloaded();
+        ArgumentNullException.ThrowIfNull(config);
+        CheckNewAdapterName(adapterName);
+        config.Validate();
+        ThrowIfMerged($"add adapter '{adapterName}'");
+        AddPlanned(adapterName, InjectionPlan.Create(_registry.BaseView(), config, budget));
+    }
+
+    /// <summary>Adds the adapter <paramref name="plan"/> describes (a load passes the plan its file was checked against); on any error nothing changes.</summary>
+    internal void AddPlanned(string adapterName, InjectionPlan plan)
+    {
+        var adapter = AdapterInjector.Build(adapterName, plan);
+        var conflict = adapter.ModulesToSave.FirstOrDefault(m => _registry.AdaptedPaths.Any(p => InjectionPlan.IsWithin(p, m)))
+                       ?? adapter.Layers.Keys.FirstOrDefault(p => _registry.SavedPaths.Any(m => InjectionPlan.IsWithin(p, m)));
+        if (conflict is not null)
         {
-            bool matches;
-            try { matches = matcher.MatchesTarget(path); }
-            catch (System.Text.RegularExpressions.RegexMatchTimeoutException e)
-            {
-                throw new LoraConfigException(nameof(LoraConfig.TargetModulesRegex), config.TargetModulesRegex, RegexTimeoutMessage(e, view.Count, matcher.Budget), e);
-            }
-            if (!matches) continue;
-            if (matcher.IsExcluded(path) || toSave.Any(m => IsWithin(path, m))) { excluded.Add(path); continue; }
-            if (module is LoraLayer)
-                throw new AdapterInjectionException($"Module '{path}' already has an adapter; add more adapters with AddAdapter on its LoraModel, or unload it before wrapping again.");
-            if (LoraLayerFactory.IsSupported(module)) { targets.Add((path, module)); continue; }
-            if (UnsupportedListedLeaf(config, path, module) is { } refusal) throw refusal;
+            adapter.Dispose();
+            throw new AdapterInjectionException(
+                $"Module '{conflict}' would be trained in full (modules_to_save) by one adapter and carry a LoRA adapter of another; a module can be only one of the two.");
         }
-
-        if (targets.Count == 0)
-        {
-            var available = view.Where(c => LoraLayerFactory.IsSupported(c.Module)).Select(c => c.Path).ToList();
-            var value = config.TargetModules is not null ? $"[{string.Join(", ", config.TargetModules)}]" : config.TargetModulesRegex;
-            throw new LoraConfigException(nameof(config.TargetModules), value,
-                $"it matches no {LoraLayerFactory.SupportedTypes} module of the model" +
-                (excluded.Count > 0 ? $" that is not excluded (excluded: {string.Join(", ", excluded)})" : "") +
-                $"; the model's {LoraLayerFactory.SupportedTypes} modules are: " +
-                (available.Count == 0 ? "(none)" : string.Join(", ", available)));
-        }
-
-        // Gradients through any convolution (adapted or frozen) reach the adapters: rule out the known
-        // float32 conv2d backward fault first, while the model is still untouched (docs/known-issues.md).
-        if (view.Any(m => m.Module is Convolution)) ConvBackwardGuard.EnsureCorrect();
-
-        var layers = new Dictionary<string, LoraLayer>(StringComparer.Ordinal);
-        var bases = new Dictionary<string, nn.Module>(StringComparer.Ordinal);
-        var byInstance = new Dictionary<nn.Module, LoraLayer>(ReferenceEqualityComparer.Instance);
+        _registry.Register(adapter);
         try
         {
-            foreach (var (path, module) in targets)
-            {
-                // A layer shared by two paths (weight tying) gets one adapter, placed at both.
-                if (!byInstance.TryGetValue(module, out var layer))
-                    byInstance[module] = layer = CreateAdapter(path, module, config);
-                layers[path] = layer;
-                bases[path] = module;
-            }
+            // Put the new layers in once and take them out again: a slot that refuses an adapter fails here, not in SetAdapter.
+            _registry.Place(adapterName);
+            _registry.Place(_registry.Active);
         }
         catch
         {
-            foreach (var layer in byInstance.Values) layer.Dispose();
+            _registry.Forget(adapter);
             throw;
         }
-        var report = new InjectionReport(
-            layers.Select(kv => new AdaptedModule(kv.Key, kv.Value.BaseLayer.GetType().Name, kv.Value.Weight.shape,
-                kv.Value.AdapterParameters().Sum(p => p.Parameter.numel()))).ToList(),
-            excluded,
-            matcher.UnmatchedEntries(view.Select(c => c.Path)));
-        return new NamedAdapter(name, config, layers, bases, toSave, report);
     }
 
     /// <summary>
-    /// The modules of <see cref="LoraConfig.ModulesToSave"/> (PEFT's <c>_set_trainable</c>): the outermost modules whose
-    /// path ends with an entry. Modules inside one are part of it; a module holding a LoRA layer cannot be one.
+    /// Makes <paramref name="adapterName"/> the adapter the model computes with and trains; PEFT's <c>set_adapter</c>.
+    /// The other adapters stay attached, unchanged, and their parameters leave the model's <c>parameters()</c> until
+    /// they are active again. Switching is exact: the model computes what it computed when that adapter was last active.
     /// </summary>
-    internal static List<string> FindModulesToSave(List<(string Path, nn.Module Module)> view, LoraConfig config, TargetMatcher matcher)
+    /// <exception cref="ArgumentException">No adapter has that name.</exception>
+    /// <exception cref="InvalidOperationException">The active adapter is merged (unmerge first, as PEFT requires), or the adapters were unloaded.</exception>
+    public void SetAdapter(string adapterName)
     {
-        var found = new List<string>();
-        if (config.ModulesToSave is not { Count: > 0 }) return found;
-        var instances = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
-        foreach (var (path, module) in view)
-        {
-            if (!matcher.IsModuleToSave(path) || found.Any(f => path.StartsWith(f + ".", StringComparison.Ordinal))) continue;
-            if (instances.TryGetValue(module, out var other))
-                throw new AdapterInjectionException($"Modules to save '{other}' and '{path}' are one module reached by two paths (tied weights); train it in full at one path only.");
-            instances[module] = path;
-            found.Add(path);
-        }
-        if (found.Count == 0)
-            throw new LoraConfigException(nameof(LoraConfig.ModulesToSave), $"[{string.Join(", ", config.ModulesToSave)}]",
-                "it matches no module of the model (PEFT matches a module whose dotted path ends with an entry)");
-        return found;
+        ThrowIfUnloaded();
+        var adapter = _registry.Get(adapterName);
+        if (adapterName == _registry.Active) return;
+        ThrowIfMerged($"switch to adapter '{adapterName}'");
+        _registry.Activate(adapter.Name);
     }
 
     /// <summary>
-    /// The refusal of a target list entry that names a leaf module of a type adapters cannot wrap (PEFT raises too), or
-    /// null; containers and regex hits on other types are simply not adaptable. Shared with the adapter loads'
-    /// <c>AdapterLayout.ForModel</c>, so a file is refused by the same rule and words as Wrap.
+    /// Deletes the adapter <paramref name="adapterName"/>; PEFT's <c>delete_adapter</c>. If it was active, the first
+    /// remaining adapter (in the order they were added) becomes active, as in PEFT. The last adapter cannot be
+    /// deleted: <see cref="Unload"/> removes it and returns the base model.
     /// </summary>
-    internal static LoraConfigException? UnsupportedListedLeaf(LoraConfig config, string path, nn.Module module) =>
-        config.TargetModules is not null && !LoraLayerFactory.IsSupported(module) && !module.named_children().Any()
-            && config.TargetModules.Any(t => TargetMatcher.NameMatches(path, t))
-            ? new LoraConfigException(nameof(LoraConfig.TargetModules), path,
-                $"module '{path}' is a {module.GetType().Name}; only {LoraLayerFactory.SupportedTypes} layers can be adapted")
-            : null;
-
-    /// <summary>Why a regex was stopped: the pattern, the one budget for all paths, and where it stopped.</summary>
-    internal static string RegexTimeoutMessage(System.Text.RegularExpressions.RegexMatchTimeoutException e, int paths, RegexBudget budget) =>
-        $"matching it against the model's {paths} module paths took longer than the {budget.Limit.TotalSeconds:0.###} s allowed for all of them " +
-        $"together (stopped at module path '{e.Input}' after {budget.Matches} matches); a pattern with nested quantifiers such as (a+)+ backtracks " +
-        "exponentially: simplify it, or list the module names in TargetModules";
-
-    internal static bool IsWithin(string path, string ancestor) => path == ancestor || path.StartsWith(ancestor + ".", StringComparison.Ordinal);
-
-    /// <summary>The adapter for one targeted layer; a refusal names the module and how to skip it.</summary>
-    private static LoraLayer CreateAdapter(string path, nn.Module module, LoraConfig config)
+    /// <exception cref="ArgumentException">No adapter has that name.</exception>
+    /// <exception cref="InvalidOperationException">It is the only adapter, or it is active and merged, or the adapters were unloaded.</exception>
+    public void DeleteAdapter(string adapterName)
     {
-        try
+        ThrowIfUnloaded();
+        var adapter = _registry.Get(adapterName);
+        if (_registry.Count == 1)
+            throw new InvalidOperationException($"Adapter '{adapterName}' is the only adapter; call Unload() to remove it and get the base model back.");
+        if (adapterName == _registry.Active)
         {
-            return LoraLayerFactory.Create(module, config);
+            ThrowIfMerged($"delete adapter '{adapterName}'");
+            SetAdapter(_registry.Names.First(n => n != adapterName));
         }
-        catch (AdapterInjectionException e)
-        {
-            throw new AdapterInjectionException(
-                $"Module '{path}': {e.Message} To adapt the other modules, leave it out with LoraConfig.{nameof(LoraConfig.ExcludeModules)}.");
-        }
+        _registry.Forget(adapter);
+    }
+
+    /// <summary>The layers of adapter <paramref name="adapterName"/> by module path (in the model only while it is active).</summary>
+    /// <exception cref="ArgumentException">No adapter has that name.</exception>
+    public IReadOnlyDictionary<string, LoraLayer> LayersOf(string adapterName) { ThrowIfUnloaded(); return _registry.Get(adapterName).Layers; }
+
+    /// <summary>The paths of adapter <paramref name="adapterName"/>'s modules to save, in model order.</summary>
+    /// <exception cref="ArgumentException">No adapter has that name.</exception>
+    public IReadOnlyList<string> ModulesToSaveOf(string adapterName) => _registry.Get(adapterName).ModulesToSave;
+
+    /// <summary>
+    /// The values of adapter <paramref name="adapterName"/>'s copy of module <paramref name="path"/> (one of its
+    /// <see cref="ModulesToSaveOf"/>) by the module's state-dict names. The tensors are live: do not dispose them.
+    /// </summary>
+    /// <exception cref="ArgumentException">No adapter has that name, or it does not train that module in full.</exception>
+    public IReadOnlyDictionary<string, Tensor> ModuleToSaveValues(string adapterName, string path)
+    {
+        ThrowIfUnloaded();
+        return _registry.ModuleToSaveValues(adapterName, path);
     }
 
     /// <summary>The parameters an optimizer should train: the adapters' (requires_grad).</summary>
@@ -275,14 +259,12 @@ public sealed partial class LoraModel
     /// </summary>
     public bool AdaptersEnabled
     {
-        get => _enabled;
+        get => _registry.Enabled;
         set
         {
             ThrowIfUnloaded();
             if (!value && IsMerged) Unmerge();
-            _enabled = value;
-            ApplySwitches();
-            LoadModulesToSave();
+            _registry.Enabled = value;
         }
     }
 
@@ -295,7 +277,7 @@ public sealed partial class LoraModel
     }
 
     /// <summary>True while the active adapter is folded into the base weights.</summary>
-    public bool IsMerged => _adapters[_active].Layers.Values.Any(l => l.IsMerged);
+    public bool IsMerged => _registry.IsMerged;
 
     /// <summary>
     /// Selects PEFT's literal DoRA computation (for checking, or for second-order gradients, which the fast path's
@@ -303,8 +285,8 @@ public sealed partial class LoraModel
     /// </summary>
     public bool UseReferenceDora
     {
-        get => _useReferenceDora;
-        set { _useReferenceDora = value; ApplySwitches(); }
+        get => _registry.UseReferenceDora;
+        set => _registry.UseReferenceDora = value;
     }
 
     /// <summary>
@@ -342,79 +324,123 @@ public sealed partial class LoraModel
     public nn.Module Unload()
     {
         ThrowIfUnloaded();
-        Place(null);
-        foreach (var saved in _modulesToSave.Values)
-        {
-            if (saved.Adapters.Contains(_active)) saved.Load(_active, trainable: false);
-            saved.Dispose();
-        }
-        _modulesToSave.Clear();
-        _baseModules.Clear();
         // The adapters' layers go; their names and configs stay readable (Config, Configs, AdapterNames).
-        foreach (var adapter in _adapters.Values) adapter.Dispose();
-        _unloaded = true;
+        _registry.Unload();
         return Model;
     }
 
     /// <summary>Drops cached DoRA norms; needed only after writing into base weights in place by other means in eval mode.</summary>
-    public void InvalidateCaches()
-    {
-        foreach (var l in _adapters.Values.SelectMany(a => a.Layers.Values)) l.InvalidateCache();
-    }
-
-    #region Adapter files (PEFT format): forwarders to IO/AdapterFiles.cs
+    public void InvalidateCaches() => _registry.InvalidateCaches();
 
     /// <summary>
-    /// Saves the adapters to <paramref name="directory"/> as PEFT does (<c>adapter_config.json</c> and
-    /// <c>adapter_model.safetensors</c>; "default" in the directory, any other adapter in a sub-folder named after
-    /// it; <see cref="IO.AdapterSaveOptions.SelectedAdapters"/> picks some), replacing it atomically; see <see cref="IO.AdapterFiles.Save(LoraModel, string, IO.AdapterSaveOptions?)"/>.
+    /// Saves the adapters to <paramref name="directory"/> as PEFT's <c>save_pretrained</c> does
+    /// (<c>adapter_config.json</c> and <c>adapter_model.safetensors</c>; "default" in the directory, any other adapter
+    /// in a sub-folder named after it; <see cref="IO.AdapterSaveOptions.SelectedAdapters"/> picks some), so that Python
+    /// loads them with <c>PeftModel.from_pretrained(base, directory)</c>.
     /// </summary>
-    public void SaveAdapter(string directory, IO.AdapterSaveOptions? options = null) => IO.AdapterFiles.Save(this, directory, options);
+    /// <remarks>
+    /// The new files are written and flushed to disk in a hidden sibling directory, which then replaces
+    /// <paramref name="directory"/> by renames: any reader finds the complete old pair or the complete new pair.
+    /// A crash between the two renames leaves no directory and the old pair in a hidden
+    /// <c>.&lt;name&gt;.dorasharp-previous-…</c> sibling, which <see cref="LoadAdapter(nn.Module, string, bool, string)"/> then
+    /// points to. Because the directory is replaced as a whole, it may hold only the adapter files and PEFT's
+    /// <c>README.md</c> (kept); anything else is refused rather than deleted. The adapters may be merged: merging does
+    /// not change A, B or the magnitude. See docs/adapter-format.md for the format.
+    /// </remarks>
+    /// <param name="directory">The adapter directory to create or replace; its parents are created.</param>
+    /// <param name="options">Informational config fields (base model name, auto_mapping) and the adapters to save; null for PEFT's defaults.</param>
+    /// <exception cref="IOException">The files could not be written; the previous adapter, if any, is unchanged.</exception>
+    /// <exception cref="ArgumentException">A selected adapter does not exist, or the selection is empty.</exception>
+    /// <exception cref="InvalidOperationException">The adapters were unloaded.</exception>
+    public void SaveAdapter(string directory, IO.AdapterSaveOptions? options = null) => LoraModelFiles.Save(this, directory, options);
 
     /// <summary>
-    /// Attaches the adapter saved in <paramref name="directory"/> (by DoraSharp or PEFT) to <paramref name="model"/>
-    /// and loads its weights; PEFT's <c>PeftModel.from_pretrained</c>. See <see cref="IO.AdapterFiles.Load"/>.
+    /// Attaches the adapter saved in <paramref name="directory"/> (by DoraSharp or by PEFT) to <paramref name="model"/>,
+    /// which must have the module names the adapter was trained on, and loads its weights; PEFT's
+    /// <c>PeftModel.from_pretrained(model, directory, is_trainable=...)</c>.
     /// </summary>
+    /// <remarks>
+    /// Everything is checked before anything changes: the config (options DoraSharp does not implement are refused by
+    /// name), the safetensors structure, that the keys are exactly those the config and the model call for, and every
+    /// dtype and shape. A load that throws leaves the model exactly as it was.
+    /// </remarks>
+    /// <param name="model">The base model, without adapters; adapted in place.</param>
+    /// <param name="directory">The adapter directory.</param>
+    /// <param name="isTrainable">
+    /// False (PEFT's default) freezes the adapters too and puts the model in eval mode, for inference; true leaves
+    /// the adapters trainable, to continue training.
+    /// </param>
+    /// <param name="adapterName">The name the adapter gets (PEFT's <c>adapter_name</c>).</param>
+    /// <returns>The adapted model.</returns>
+    /// <exception cref="IO.AdapterFormatException">A file is missing or malformed; the message names the file and the field or key.</exception>
+    /// <exception cref="IO.AdapterMismatchException">The adapter does not fit the model; the message names the file and the key or field.</exception>
+    /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it (as <see cref="Wrap"/>).</exception>
+    /// <exception cref="InvalidOperationException">The model already has adapters.</exception>
+    /// <exception cref="IOException">A file cannot be read.</exception>
     public static LoraModel LoadAdapter(nn.Module model, string directory, bool isTrainable = false, string adapterName = DefaultAdapterName)
-        => IO.AdapterFiles.Load(model, directory, isTrainable, adapterName);
+        => LoraModelFiles.Load(model, directory, isTrainable, adapterName, new RegexBudget());
 
     /// <summary>
-    /// Adds the adapter saved in <paramref name="directory"/> beside the existing ones, named <paramref name="adapterName"/>
-    /// (not activated); PEFT's <c>load_adapter</c>. See <see cref="IO.AdapterFiles.LoadInto"/>.
+    /// Adds the adapter saved in <paramref name="directory"/> beside the existing ones, named <paramref name="adapterName"/>;
+    /// PEFT's <c>PeftModel.load_adapter(directory, adapter_name, is_trainable)</c>. The adapter is built on the base
+    /// layers (whatever the other adapters target) and, as in PEFT, not activated. Everything is checked before
+    /// anything changes; a failure leaves this model as it was.
     /// </summary>
+    /// <exception cref="ArgumentException">The name is invalid or taken.</exception>
+    /// <exception cref="IO.AdapterFormatException">A file is missing or malformed (as for <see cref="LoadAdapter(nn.Module, string, bool, string)"/>).</exception>
+    /// <exception cref="IO.AdapterMismatchException">The adapter does not fit the model (as for <see cref="LoadAdapter(nn.Module, string, bool, string)"/>).</exception>
+    /// <exception cref="InvalidOperationException">The active adapter is merged, or the adapters were unloaded.</exception>
     public void LoadAdapter(string directory, string adapterName, bool isTrainable = false)
-        => IO.AdapterFiles.LoadInto(this, directory, adapterName, isTrainable);
-
-    /// <summary>Loads an adapter's weights into these adapters; see <see cref="IO.AdapterFiles.LoadWeights"/>.</summary>
-    public void LoadAdapterWeights(string directory) => IO.AdapterFiles.LoadWeights(this, directory);
-
-    #endregion
-
-    #region Injection: the model as adapters see it
+        => LoraModelFiles.LoadInto(this, directory, adapterName, isTrainable);
 
     /// <summary>
-    /// The model's modules as the adapters see them: at a path where a LoRA layer sits, its base layer (and not the
-    /// layer's own lora_A, lora_B …), so every adapter is built on the base model whichever adapter is active.
+    /// Loads the weights of the adapter in <paramref name="directory"/> into the active adapter, which must have the
+    /// same r, lora_alpha, use_dora and use_rslora and adapt exactly the modules the file's config selects
+    /// (target_modules, exclude_modules, modules_to_save). Dropout and init scheme may differ: they do not affect the
+    /// weights. The file is first checked exactly as <see cref="LoadAdapter(nn.Module, string, bool, string)"/> checks it
+    /// on this model's base layers, so a file that load refuses is never loaded here. Nothing changes if it throws.
     /// </summary>
-    private static List<(string Path, nn.Module Module)> BaseView(nn.Module model, LoraModel? owner)
+    /// <exception cref="IO.AdapterFormatException">A file is missing or malformed.</exception>
+    /// <exception cref="IO.AdapterMismatchException">The file does not fit the model, or its options, modules, keys or shapes differ from the adapter's.</exception>
+    /// <exception cref="InvalidOperationException">The adapters are merged (unmerge first) or were unloaded.</exception>
+    public void LoadAdapterWeights(string directory) => LoraModelFiles.LoadWeights(this, directory);
+
+    /// <summary>Throws when the adapters were unloaded.</summary>
+    internal void ThrowIfUnloaded()
     {
-        var all = ModuleSurgery.Descendants(model);
-        var inside = all.Where(m => m.Module is LoraLayer).Select(m => m.Path + ".").ToList();
-        return all.Where(m => !inside.Any(p => m.Path.StartsWith(p, StringComparison.Ordinal)))
-                  .Select(m => m.Module is LoraLayer l && owner is not null && owner.Owns(l) ? (m.Path, l.BaseLayer) : m)
-                  .ToList();
+        if (_registry.IsUnloaded) throw new InvalidOperationException("The adapters were unloaded (MergeAndUnload/Unload); use the returned model.");
     }
 
-    /// <summary>The model's modules with this LoraModel's layers shown as their base layers (see <see cref="BaseView(nn.Module, LoraModel?)"/>).</summary>
-    internal List<(string Path, nn.Module Module)> BaseView() => BaseView(Model, this);
-
-    private bool Owns(LoraLayer layer) => _adapters.Values.Any(a => a.Layers.ContainsValue(layer));
-
-    #endregion
-
-    private void ThrowIfUnloaded()
+    /// <summary>Refuses an invalid or taken adapter name, naming the adapters there are.</summary>
+    internal void CheckNewAdapterName(string adapterName)
     {
-        if (_unloaded) throw new InvalidOperationException("The adapters were unloaded (MergeAndUnload/Unload); use the returned model.");
+        CheckAdapterName(adapterName);
+        if (_registry.Contains(adapterName))
+            throw new ArgumentException($"An adapter named '{adapterName}' exists already (adapters: {string.Join(", ", _registry.Names)}); delete it first or choose another name.", nameof(adapterName));
+    }
+
+    /// <summary>Refuses a change while the active adapter is merged.</summary>
+    internal void ThrowIfMerged(string action)
+    {
+        if (IsMerged)
+            throw new InvalidOperationException($"Cannot {action}: adapter '{_registry.Active}' is merged into the base weights; call Unmerge() first.");
+    }
+
+    private static void CheckAdapterName(string adapterName)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(adapterName);
+        // PEFT saves a non-default adapter in a sub-folder named after it, and keys must stay parseable.
+        if (adapterName is "." or ".." || adapterName.IndexOfAny(['/', '\\', '.', '\0']) >= 0 || adapterName.Trim() != adapterName)
+            throw new ArgumentException(
+                $"Adapter name '{adapterName}' is invalid: it names a sub-folder when saved, so it may not contain '/', '\\', '.' or NUL, nor start or end with spaces.",
+                nameof(adapterName));
+    }
+
+    private static void CheckNotSingleLayer(nn.Module model)
+    {
+        if (model is LoraLayer || LoraLayerFactory.IsSupported(model))
+            throw new AdapterInjectionException(
+                $"The model itself is a single {model.GetType().Name}; construct the adapter layer directly (new LoraLinear(layer, config), LoraEmbedding or LoraConv2d).");
     }
 
     private sealed class Restore(Action action) : IDisposable

@@ -56,7 +56,7 @@ internal static class ExperimentRun
         if (checkpointing.Resume && !ExperimentCheckpoints.HoldsRun(dir))
             throw new UsageException($"--resume: {dir} holds no checkpoints to resume from (a finished run deletes its checkpoints; its results are in {outDir}).");
         var checkpoints = new ExperimentCheckpoints(
-            new DoraSharp.Training.CheckpointOptions { Directory = dir, EverySteps = checkpointing.Every, Keep = checkpointing.Keep },
+            new DoraSharp.Training.CheckpointOptions { Directory = dir, EverySteps = checkpointing.Every, Keep = checkpointing.Keep, PauseBetweenFiles = CheckpointFaultDelay.FromEnvironment() },
             new Relay<string>(w => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(w)}[/]")));
         var threads = TorchSharp.torch.get_num_threads();
         TorchSharp.torch.set_num_threads(parse.GetValue(options.Threads));

@@ -48,6 +48,7 @@ internal static class TrainFixtureCommand
             Directory = checkpointDir,
             EverySteps = every,
             Keep = keep,
+            PauseBetweenFiles = CheckpointFaultDelay.FromEnvironment(),
             Fingerprint = new Dictionary<string, string>
             {
                 ["model"] = "MnistMlp 784-32-32-10",

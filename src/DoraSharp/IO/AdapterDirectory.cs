@@ -9,7 +9,7 @@ namespace DoraSharp.IO;
 /// old config (say, another lora_alpha) load without error and compute something else. Replacing the files one
 /// after the other always leaves a moment where the pair is mixed, so a crash there would leave exactly that.
 /// Instead the new pair is written and fsync'ed in a hidden sibling directory, and then put in place by renames,
-/// which are atomic within one file system:</para>
+/// which are atomic within one file system (<see cref="AtomicDirectory"/>, which checkpoints use too):</para>
 /// <list type="number">
 /// <item>no directory yet: rename staging → <c>dir</c>;</item>
 /// <item>otherwise: rename <c>dir</c> → <c>.&lt;name&gt;.dorasharp-previous-&lt;id&gt;</c>, rename staging → <c>dir</c>,
@@ -99,58 +99,29 @@ internal static class AdapterDirectory
         Directory.CreateDirectory(parent);
 
         string staging = Path.Combine(parent, $".{Cut(name)}{StagingTag}{Guid.NewGuid():N}");
-        string? previous = null;
-        bool stranded = false;
         try
         {
-            Directory.CreateDirectory(staging);
-            writeFiles(staging);
-            string card = Path.Combine(full, ModelCardFileName);
-            if (exists && File.Exists(card))
+            AtomicDirectory.Replace(full, staging, () => Path.Combine(parent, $".{Cut(name)}{PreviousTag}{Guid.NewGuid():N}"), folder =>
             {
-                File.Copy(card, Path.Combine(staging, ModelCardFileName));
-            }
-            afterStep?.Invoke("staged");
-            if (!exists)
-            {
-                Directory.Move(staging, full);
-                return;
-            }
-            previous = Path.Combine(parent, $".{Cut(name)}{PreviousTag}{Guid.NewGuid():N}");
-            Directory.Move(full, previous);
-            try
-            {
-                afterStep?.Invoke("previous-moved");
-                Directory.Move(staging, full);
-            }
-            catch (Exception moveFailure)
-            {
-                try
+                writeFiles(folder);
+                string card = Path.Combine(full, ModelCardFileName);
+                if (exists && File.Exists(card))
                 {
-                    Directory.Move(previous, full);
+                    File.Copy(card, Path.Combine(folder, ModelCardFileName));
                 }
-                catch (Exception undoFailure) when (undoFailure is IOException or UnauthorizedAccessException)
-                {
-                    // Both renames failed: say where the (complete, unchanged) previous adapter now is.
-                    stranded = true;
-                    throw new IOException(
-                        $"{directory}: could not save the adapter ({moveFailure.Message}) nor move the previous adapter back " +
-                        $"({undoFailure.Message}); it is complete and unchanged in {previous}", moveFailure);
-                }
-                previous = null;
-                throw;
-            }
+            }, afterStep);
         }
-        catch (Exception e)
+        catch (StrandedDirectoryException e)
         {
-            TryDelete(staging);
-            if (!stranded && e is (IOException or UnauthorizedAccessException))
-            {
-                throw new IOException($"{directory}: could not save the adapter ({e.Message}); any previous adapter there is unchanged", e);
-            }
-            throw;
+            // Both renames failed: say where the (complete, unchanged) previous adapter now is.
+            throw new IOException(
+                $"{directory}: could not save the adapter ({e.MoveFailure.Message}) nor move the previous adapter back " +
+                $"({e.UndoFailure.Message}); it is complete and unchanged in {e.Aside}", e.MoveFailure);
         }
-        TryDelete(previous);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{directory}: could not save the adapter ({e.Message}); any previous adapter there is unchanged", e);
+        }
     }
 
     private static void CheckReplaceable(string directory, string full, IReadOnlyCollection<string> subdirectories)
@@ -199,17 +170,4 @@ internal static class AdapterDirectory
 
     // Hidden, recognizably ours, unique; the name is cut so the sibling's name stays under NAME_MAX.
     private static string Cut(string name) => name.Length > 100 ? name[..100] : name;
-
-    private static void TryDelete(string? path)
-    {
-        if (path is null) return;
-        try
-        {
-            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: the save itself succeeded or already failed with the error that matters.
-        }
-    }
 }

@@ -18,12 +18,15 @@ namespace DoraSharp.IO;
 /// (<c>base_model.model.&lt;module path&gt;.lora_A.weight</c>, <c>.lora_B.weight</c>, <c>.lora_magnitude_vector</c>; for an
 /// Embedding <c>.lora_embedding_A</c> and <c>.lora_embedding_B</c>) in
 /// their own dtype, with safetensors metadata <c>{"format":"pt"}</c>. The directory is replaced atomically: a
-/// reader sees the old pair or the new pair, never a mix (details on <see cref="Save(LoraModel, string, AdapterSaveOptions?)"/>).</para>
+/// reader sees the old pair or the new pair, never a mix (details on <see cref="AdapterDirectory"/>).</para>
 /// <para><b>Loading</b> checks everything before it changes anything: the config (options DoraSharp does not
 /// implement are refused by name), the safetensors structure, that the keys are exactly those the config and the
 /// model call for, and every dtype and shape. Only then are the adapters attached and filled. A load that throws
 /// leaves the model exactly as it was, and allocates at most the tensor file's size plus the adapters' own size,
 /// whatever a header claims.</para>
+/// <para>This class reads and writes files only: which modules an adapter adapts is the <see cref="InjectionPlan"/>'s
+/// decision, and attaching it is <c>LoraModel</c>'s, whose <c>SaveAdapter</c>, <c>LoadAdapter</c> and
+/// <c>LoadAdapterWeights</c> are the public doors (this class does not know <c>LoraModel</c>).</para>
 /// </remarks>
 public static class AdapterFiles
 {
@@ -33,48 +36,37 @@ public static class AdapterFiles
     /// <summary>The tensor file of an adapter directory (PEFT's <c>SAFETENSORS_WEIGHTS_NAME</c>).</summary>
     public const string TensorsFileName = AdapterDirectory.TensorsFileName;
 
+    /// <summary>
+    /// PEFT's name of the adapter <c>save_pretrained</c> writes into the directory itself (every other adapter goes
+    /// into a sub-folder named after it); <c>LoraModel.DefaultAdapterName</c>.
+    /// </summary>
+    internal const string DefaultAdapterName = "default";
+
     private static readonly IReadOnlyDictionary<string, string> PeftMetadata = new Dictionary<string, string> { ["format"] = "pt" };
 
     /// <summary>
-    /// Writes the adapters of <paramref name="lora"/> to <paramref name="directory"/> as PEFT's
-    /// <c>save_pretrained</c> does, so that Python loads them with <c>PeftModel.from_pretrained(base, directory)</c>.
+    /// Writes <paramref name="adapters"/> to <paramref name="directory"/> as PEFT's <c>save_pretrained</c> does: "default"
+    /// in the directory itself, any other adapter in a sub-folder named after it, the directory (or, without
+    /// "default", each sub-folder) replaced atomically (<see cref="AdapterDirectory"/>).
     /// </summary>
-    /// <remarks>
-    /// The new files are written and flushed to disk in a hidden sibling directory, which then replaces
-    /// <paramref name="directory"/> by renames: any reader finds the complete old pair or the complete new pair.
-    /// A crash between the two renames leaves no directory and the old pair in a hidden
-    /// <c>.&lt;name&gt;.dorasharp-previous-…</c> sibling, which <see cref="Load"/> then points to. Because the directory is
-    /// replaced as a whole, it may hold only the adapter files and PEFT's <c>README.md</c> (kept); anything else is
-    /// refused rather than deleted. The adapters may be merged: merging does not change A, B or the magnitude.
-    /// </remarks>
-    /// <param name="lora">The adapted model.</param>
     /// <param name="directory">The adapter directory to create or replace; its parents are created.</param>
-    /// <param name="options">Informational config fields (base model name, auto_mapping); null for PEFT's defaults.</param>
+    /// <param name="adapters">The adapters to write, with their live tensors.</param>
+    /// <param name="options">Informational config fields (base model name, auto_mapping).</param>
+    /// <param name="modelType">The adapted model's class, PEFT's <c>auto_mapping</c> default.</param>
+    /// <param name="afterStep">Test hook of <see cref="AdapterDirectory.Replace"/>; null outside tests.</param>
     /// <exception cref="IOException">The files could not be written; the previous adapter, if any, is unchanged.</exception>
-    /// <exception cref="InvalidOperationException">The adapters were unloaded.</exception>
-    /// <exception cref="NotSupportedException">An adapter is of a <see cref="LoraLayer"/> type other than Linear, Embedding and Conv2d.</exception>
-    public static void Save(LoraModel lora, string directory, AdapterSaveOptions? options = null) =>
-        Save(lora, directory, options, afterStep: null);
-
-    /// <summary>As the public overload, with <see cref="AdapterDirectory.Replace"/>'s failure hook for tests.</summary>
-    internal static void Save(LoraModel lora, string directory, AdapterSaveOptions? options, Action<string>? afterStep)
+    internal static void Save(string directory, IReadOnlyList<AdapterState> adapters, AdapterSaveOptions options, Type modelType, Action<string>? afterStep = null)
     {
-        ArgumentNullException.ThrowIfNull(lora);
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        options ??= new AdapterSaveOptions();
-        var names = options.SelectedAdapters ?? lora.AdapterNames;
-        if (names.Count == 0) throw new ArgumentException("AdapterSaveOptions.SelectedAdapters is empty; name at least one adapter, or leave it null to save them all.", nameof(options));
-        // LayersOf names the adapters there are when one is unknown.
-        var pairs = names.Distinct(StringComparer.Ordinal).Select(name => (Name: name, Layers: lora.LayersOf(name))).ToList();
-
         var written = new List<(string Folder, byte[] Json, List<KeyValuePair<string, Tensor>> Tensors)>();
         try
         {
-            foreach (var (name, _) in pairs)
+            foreach (var adapter in adapters)
             {
-                var (json, tensors) = Serialize(lora, name, options);
+                PeftAdapterConfig config = PeftAdapterConfig.FromLoraConfig(adapter.Config, options,
+                    new PeftAutoMapping(modelType.Name, modelType.Namespace ?? ""));
+                byte[] json = Encoding.UTF8.GetBytes(PeftConfigWriter.Write(config));
                 // PEFT's save_pretrained: "default" in the directory itself, any other adapter in a sub-folder named after it.
-                written.Add((name == LoraModel.DefaultAdapterName ? "" : name, json, tensors));
+                written.Add((adapter.Name == DefaultAdapterName ? "" : adapter.Name, json, adapter.Tensors()));
             }
             void Write(string folder, byte[] json, List<KeyValuePair<string, Tensor>> tensors)
             {
@@ -104,228 +96,95 @@ public static class AdapterFiles
         }
     }
 
-    /// <summary>The config text and tensors (detached views of the live ones; dispose them) PEFT writes for one adapter.</summary>
-    private static (byte[] Json, List<KeyValuePair<string, Tensor>> Tensors) Serialize(LoraModel lora, string adapterName, AdapterSaveOptions options)
+    /// <summary>
+    /// The config and tensor files of the adapter in <paramref name="directory"/>, with the config read and checked;
+    /// the tensors are read later, against the plan the config gives (<see cref="Plan"/>).
+    /// </summary>
+    /// <exception cref="AdapterFormatException">A file is missing, not a regular file, or the config is invalid or unsupported.</exception>
+    internal static AdapterSource Open(string directory)
     {
-        AdapterLayout layout = AdapterLayout.ForLoraModel(lora, adapterName);
-        Type modelType = lora.Model.GetType();
-        PeftAdapterConfig config = PeftAdapterConfig.FromLoraConfig(lora.Configs[adapterName], options,
-            new PeftAutoMapping(modelType.Name, modelType.Namespace ?? ""));
-        byte[] json = Encoding.UTF8.GetBytes(PeftConfigWriter.Write(config));
-        var layers = lora.LayersOf(adapterName);
-        var tensors = new List<KeyValuePair<string, Tensor>>();
-        foreach (AdapterSlot slot in layout.Slots)
-        {
-            var layer = layers[slot.Path];
-            tensors.Add(new(slot.Key(AdapterTensorKind.LoraA), layer.LoraA.detach()));
-            tensors.Add(new(slot.Key(AdapterTensorKind.LoraB), layer.LoraB.detach()));
-            if (layout.UseDora)
-            {
-                // Already in PEFT's shape: (out), (embedding_dim), or (1, out, 1, 1) for a Conv2d.
-                tensors.Add(new(slot.Key(AdapterTensorKind.Magnitude), layer.Magnitude!.detach()));
-            }
-        }
-        // PEFT's ModulesToSaveWrapper.adapter_state_dict: the adapter's copy of the module, under the module's own names.
-        foreach (SavedModuleSlot module in layout.SavedModules)
-        {
-            foreach (var (name, value) in lora.ModuleToSaveValues(adapterName, module.Path))
-                tensors.Add(new(module.Key(name), value.detach()));
-        }
-        return (json, tensors);
+        (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
+        return new AdapterSource(configPath, tensorsPath, ReadLoraConfig(configPath));
     }
 
     /// <summary>
-    /// Attaches the adapter saved in <paramref name="directory"/> (by DoraSharp or by PEFT) to
-    /// <paramref name="model"/>, which must have the module names the adapter was trained on, and loads its
-    /// weights; PEFT's <c>PeftModel.from_pretrained(model, directory, is_trainable=...)</c>.
+    /// The <see cref="InjectionPlan"/> of <paramref name="source"/>'s config on <paramref name="view"/>, with the plan's
+    /// refusals worded for the file: a regex that runs too long or cannot be trusted is a format error of the config,
+    /// targets or modules to save that do not fit the model a mismatch, both naming the config file and the field.
     /// </summary>
-    /// <param name="model">The base model, without adapters; adapted in place.</param>
-    /// <param name="directory">The adapter directory.</param>
-    /// <param name="isTrainable">
-    /// False (PEFT's default) freezes the adapters too and puts the model in eval mode, for inference; true leaves
-    /// the adapters trainable, to continue training.
-    /// </param>
-    /// <returns>The adapted model.</returns>
-    /// <exception cref="AdapterFormatException">
-    /// A file is missing or malformed: config JSON invalid, <c>peft_type</c> not "LORA", r &lt; 1, a PEFT option DoraSharp
-    /// does not implement, a safetensors file that is truncated or inconsistent, a non-float dtype, a tensor shape
-    /// that disagrees with r. The message names the file and the field or key.
-    /// </exception>
-    /// <exception cref="AdapterMismatchException">
-    /// The adapter does not fit the model: target modules the model lacks, missing or unexpected keys, shapes that
-    /// disagree with the layers. The message names the file and the key or field.
-    /// </exception>
-    /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it (as <see cref="LoraModel.Wrap"/>).</exception>
-    /// <exception cref="InvalidOperationException">The model already has adapters.</exception>
-    /// <exception cref="IOException">A file cannot be read.</exception>
-    /// <param name="adapterName">The name the adapter gets (PEFT's <c>adapter_name</c>).</param>
-    public static LoraModel Load(nn.Module model, string directory, bool isTrainable = false, string adapterName = LoraModel.DefaultAdapterName)
-        => LoadWithBudget(model, directory, isTrainable, adapterName, new RegexBudget());
-
-    /// <summary>As the public overload, with the regex time budget of the whole load given (tests).</summary>
-    internal static LoraModel LoadWithBudget(nn.Module model, string directory, bool isTrainable, string adapterName, RegexBudget budget)
+    /// <exception cref="AdapterFormatException">The target regular expression runs too long on the module paths, or meets a path it cannot be trusted on.</exception>
+    /// <exception cref="AdapterMismatchException">The targets select no supported module of the model, or modules_to_save none.</exception>
+    /// <exception cref="AdapterInjectionException">A targeted layer already has an adapter, or a module to save is reached by two paths.</exception>
+    internal static InjectionPlan Plan(AdapterSource source, IReadOnlyList<(string Path, nn.Module Module)> view, RegexBudget budget)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
-        LoraConfig config = ReadLoraConfig(configPath);
-        // One regex time budget for the whole load: the layout check and Wrap below match the same paths.
-        AdapterLayout layout = AdapterLayout.ForModel(model, config, configPath, budget: budget);
-        using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
-        var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
-        var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
-
-        // Everything is checked; from here on the model changes, and any failure undoes it.
-        var requiresGrad = model.parameters().Select(p => (Parameter: p, Flag: p.requires_grad)).ToList();
-        LoraModel lora;
+        LoraConfig config = source.Config;
+        string configPath = source.ConfigPath;
+        InjectionPlan plan;
         try
         {
-            lora = LoraModel.WrapWithBudget(model, config, adapterName, budget);
-        }
-        catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
-        {
-            Restore(requiresGrad);
-            throw AdapterLayout.RegexTimeout(configPath, config, timeout, layout.Modules.Count, budget);
+            plan = InjectionPlan.Create(view, config, budget);
         }
         catch (LoraConfigException e)
         {
-            Restore(requiresGrad);
-            throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {e.Message}", "target_modules", e);
+            throw InjectionRefusal(source, e, view.Count, budget);
         }
-        catch
+        if (plan.Targets.Count == 0)
         {
-            Restore(requiresGrad);
-            throw;
+            var available = plan.Adaptable;
+            var excluded = plan.Excluded.Where(m => LoraLayerFactory.IsSupported(m.Module)).Select(m => m.Path).ToList();
+            string value = config.TargetModules is not null ? $"[{string.Join(", ", config.TargetModules.Take(20).Select(DisplayText.Quote))}]" : DisplayText.Quote(config.TargetModulesRegex!);
+            throw new AdapterMismatchException(configPath,
+                $"field \"target_modules\" ({value}) selects no {LoraLayerFactory.SupportedTypes} module of the model" +
+                (excluded.Count > 0 ? $" that exclude_modules leaves (excluded: {string.Join(", ", excluded.Take(20))})" : "") +
+                $": the adapter is for a different model. The model's {LoraLayerFactory.SupportedTypes} modules are: " +
+                (available.Count == 0 ? "(none)" : string.Join(", ", available.Take(50)) + (available.Count > 50 ? $" … ({available.Count} in all)" : "")),
+                key: "target_modules");
         }
-        try
-        {
-            if (!lora.Layers.Keys.SequenceEqual(layout.Slots.Select(s => s.Path), StringComparer.Ordinal))
-            {
-                throw new InvalidOperationException(
-                    $"Internal error: Wrap adapted [{string.Join(", ", lora.Layers.Keys)}] but the load checked [{string.Join(", ", layout.Slots.Select(s => s.Path))}].");
-            }
-            Copy(lora, adapterName, layout, tensors, saved);
-            lora.SetTrainable(adapterName, isTrainable);
-        }
-        catch
-        {
-            lora.Unload();
-            Restore(requiresGrad);
-            throw;
-        }
-        if (!isTrainable) model.eval(); // PEFT's from_pretrained: `if not is_trainable: self.eval()`
-        return lora;
+        return plan;
     }
 
     /// <summary>
-    /// Adds the adapter saved in <paramref name="directory"/> to <paramref name="lora"/> under <paramref name="adapterName"/>
-    /// and loads its weights; PEFT's <c>PeftModel.load_adapter(directory, adapter_name, is_trainable)</c>. The adapter is
-    /// built on the base layers (whatever the other adapters target) and, as in PEFT, not activated. Everything is
-    /// checked before anything changes; a failure leaves <paramref name="lora"/> as it was.
+    /// A <see cref="LoraConfigException"/> met while planning or injecting the adapter of <paramref name="source"/>,
+    /// worded for the file: the regex's timeout or untrusted path as a format error of <c>target_modules</c>, a
+    /// modules_to_save or targets that do not fit the model as a mismatch naming the field.
     /// </summary>
-    /// <exception cref="ArgumentException">The name is invalid or taken.</exception>
-    /// <exception cref="AdapterFormatException">A file is missing or malformed (as for <see cref="Load"/>).</exception>
-    /// <exception cref="AdapterMismatchException">The adapter does not fit the model (as for <see cref="Load"/>).</exception>
-    /// <exception cref="InvalidOperationException">The active adapter is merged, or the adapters were unloaded.</exception>
-    public static void LoadInto(LoraModel lora, string directory, string adapterName, bool isTrainable = false)
+    internal static Exception InjectionRefusal(AdapterSource source, LoraConfigException e, int paths, RegexBudget budget)
     {
-        ArgumentNullException.ThrowIfNull(lora);
-        if (lora.AdapterNames.Contains(adapterName, StringComparer.Ordinal))
-            throw new ArgumentException($"An adapter named '{adapterName}' exists already (adapters: {string.Join(", ", lora.AdapterNames)}); choose another name or DeleteAdapter it first.", nameof(adapterName));
-        (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
-        LoraConfig config = ReadLoraConfig(configPath);
-        var budget = new RegexBudget();
-        AdapterLayout layout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView(), budget);
-        using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
-        var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
-        var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
-
-        try
+        string configPath = source.ConfigPath;
+        return e switch
         {
-            lora.AddAdapterWithBudget(adapterName, config, budget);
-        }
-        catch (LoraConfigException e) when (e.InnerException is RegexMatchTimeoutException timeout)
-        {
-            throw AdapterLayout.RegexTimeout(configPath, config, timeout, layout.Modules.Count, budget);
-        }
-        catch (LoraConfigException e)
-        {
-            throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {e.Message}", "target_modules", e);
-        }
-        try
-        {
-            Copy(lora, adapterName, layout, tensors, saved);
-            lora.SetTrainable(adapterName, isTrainable);
-        }
-        catch
-        {
-            lora.DeleteAdapter(adapterName);
-            throw;
-        }
-        if (!isTrainable) lora.Model.eval(); // PEFT's load_adapter: `if not is_trainable: self.eval()`
+            { InnerException: RegexMatchTimeoutException timeout } => new AdapterFormatException(configPath,
+                $"field \"target_modules\" ({DisplayText.Quote(source.Config.TargetModulesRegex ?? "")}): {InjectionPlan.RegexTimeoutMessage(timeout, paths, budget)}", timeout),
+            // A module path the regex cannot be trusted on (a character beyond U+FFFF): the file's regex is refused.
+            { Option: nameof(LoraConfig.TargetModulesRegex) } => new AdapterFormatException(configPath, $"field \"target_modules\": {e.Message}", e),
+            { Option: nameof(LoraConfig.ModulesToSave) } => new AdapterMismatchException(configPath, $"field \"modules_to_save\" does not fit the model: {e.Message}", "modules_to_save", e),
+            _ => new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {e.Message}", "target_modules", e),
+        };
     }
 
     /// <summary>
-    /// Loads the weights of the adapter in <paramref name="directory"/> into the existing adapters of
-    /// <paramref name="lora"/>, which must have the same r, lora_alpha, use_dora and use_rslora and adapt exactly
-    /// the modules the file's config selects (target_modules, exclude_modules, modules_to_save). Dropout and init
-    /// scheme may differ: they do not affect the weights. Nothing changes if it throws.
+    /// The file's weights for <paramref name="mine"/>, an existing adapter: the file is first checked exactly as a
+    /// load checks it on the model's base layers (<paramref name="filePlan"/>: config, targets, modules to save, keys,
+    /// dtypes, shapes), so a file a load refuses is refused here with the same message; then it must fit the adapter:
+    /// same r, lora_alpha, use_dora and use_rslora, the same modules adapted and trained in full.
     /// </summary>
-    /// <remarks>
-    /// The file is first checked exactly as <see cref="Load"/> checks it on this model's base layers — config, targets,
-    /// modules to save, keys, dtypes, shapes, values — with the same refusals and messages, so a file <see cref="Load"/>
-    /// refuses is never loaded here; then it must fit the existing adapters.
-    /// </remarks>
-    /// <exception cref="AdapterFormatException">A file is missing or malformed (as for <see cref="Load"/>).</exception>
-    /// <exception cref="AdapterMismatchException">The file does not fit the model (as for <see cref="Load"/>), or its options, modules, keys or shapes differ from <paramref name="lora"/>'s adapters.</exception>
-    /// <exception cref="InvalidOperationException">The adapters are merged (unmerge first) or were unloaded.</exception>
-    public static void LoadWeights(LoraModel lora, string directory)
+    /// <exception cref="AdapterFormatException">A file is malformed.</exception>
+    /// <exception cref="AdapterMismatchException">The file does not fit the model, or its options, modules, keys or shapes differ from the adapter's.</exception>
+    internal static AdapterWeights ReadWeightsFor(AdapterState mine, AdapterSource source, InjectionPlan filePlan)
     {
-        ArgumentNullException.ThrowIfNull(lora);
-        if (lora.IsMerged)
+        AdapterLayout fileLayout = AdapterLayout.ForPlan(filePlan);
+        CheckSameOptions(mine.Config, source.Config, source.ConfigPath);
+        return AdapterWeights.Read(source.TensorsPath, mine.Layout, tensors =>
         {
-            throw new InvalidOperationException("The adapters are merged into the base weights; Unmerge() before loading other adapter weights.");
-        }
-        AdapterLayout layout = AdapterLayout.ForLoraModel(lora, lora.ActiveAdapter);
-        (string configPath, string tensorsPath) = AdapterDirectory.Locate(directory);
-        LoraConfig config = ReadLoraConfig(configPath);
-        // The checks Load makes, on the base layers under the adapters: a file Load refuses is refused here with the
-        // same message (its target_modules and modules_to_save are not ignored).
-        AdapterLayout fileLayout = AdapterLayout.ForModel(lora.Model, config, configPath, lora.BaseView(), new RegexBudget());
-        CheckSameOptions(lora.Config, config, configPath);
-        using SafetensorsContent content = SafetensorsFile.Read(tensorsPath);
-        AdapterTensorValidator.Validate(content.Tensors, fileLayout, tensorsPath);
-        AdapterTensorValidator.ValidateSavedModules(content.Tensors, fileLayout, tensorsPath);
-        CheckSameModules(layout, fileLayout, configPath);
-        var tensors = AdapterTensorValidator.Validate(content.Tensors, layout, tensorsPath);
-        var saved = AdapterTensorValidator.ValidateSavedModules(content.Tensors, layout, tensorsPath);
-
-        // Validated, so copy_ cannot fail on shape or dtype; keep the old values anyway to undo a failure midway.
-        var parameters = lora.Layers.Values.Distinct().SelectMany(l => l.AdapterParameters().Select(p => p.Parameter))
-            .Concat(layout.SavedModules.SelectMany(m => lora.ModuleToSaveValues(lora.ActiveAdapter, m.Path).Values))
-            .ToList();
-        var backup = parameters.Select(p => p.detach().clone()).ToList();
-        try
-        {
-            Copy(lora, lora.ActiveAdapter, layout, tensors, saved);
-        }
-        catch
-        {
-            using (no_grad())
-            {
-                for (int i = 0; i < parameters.Count; i++) parameters[i].copy_(backup[i]);
-            }
-            lora.InvalidateCaches();
-            throw;
-        }
-        finally
-        {
-            backup.ForEach(t => t.Dispose());
-        }
+            AdapterTensorValidator.Validate(tensors, fileLayout, source.TensorsPath);
+            AdapterTensorValidator.ValidateSavedModules(tensors, fileLayout, source.TensorsPath);
+            CheckSameModules(mine.Layout, fileLayout, source.ConfigPath);
+        });
     }
 
     /// <summary>
     /// The <see cref="LoraConfig"/> the adapter in <paramref name="directory"/> is built from, after the same
-    /// checks <see cref="Load"/> makes on <c>adapter_config.json</c>.
+    /// checks <c>LoraModel.LoadAdapter</c> makes on <c>adapter_config.json</c>.
     /// </summary>
     /// <exception cref="AdapterFormatException">The directory or config file is missing, or the config is invalid or unsupported.</exception>
     public static LoraConfig ReadConfig(string directory)
@@ -402,33 +261,4 @@ public static class AdapterFiles
         double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "",
     };
-
-    private static void Copy(LoraModel lora, string adapterName, AdapterLayout layout,
-        Dictionary<(string Path, AdapterTensorKind Kind), Tensor> tensors, Dictionary<(string Path, string Name), Tensor> saved)
-    {
-        var layers = lora.LayersOf(adapterName);
-        using (no_grad())
-        {
-            foreach (AdapterSlot slot in layout.Slots)
-            {
-                var layer = layers[slot.Path];
-                // copy_ converts the file's dtype to the adapter's (float32 for a half-precision base, as PEFT's
-                // autocast_adapter_dtype keeps it) without an intermediate copy.
-                layer.LoraA.copy_(tensors[(slot.Path, AdapterTensorKind.LoraA)]);
-                layer.LoraB.copy_(tensors[(slot.Path, AdapterTensorKind.LoraB)]);
-                if (layout.UseDora) layer.Magnitude!.copy_(tensors[(slot.Path, AdapterTensorKind.Magnitude)]);
-            }
-            foreach (SavedModuleSlot module in layout.SavedModules)
-            {
-                var values = lora.ModuleToSaveValues(adapterName, module.Path);
-                foreach (var name in module.Entries.Keys) values[name].copy_(saved[(module.Path, name)]);
-            }
-        }
-        lora.InvalidateCaches();
-    }
-
-    private static void Restore(List<(Parameter Parameter, bool Flag)> requiresGrad)
-    {
-        foreach ((Parameter parameter, bool flag) in requiresGrad) parameter.requires_grad = flag;
-    }
 }

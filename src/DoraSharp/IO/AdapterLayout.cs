@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -140,99 +139,25 @@ internal sealed class AdapterLayout
         : [AdapterTensorKind.LoraA, AdapterTensorKind.LoraB];
 
     /// <summary>
-    /// The modules <see cref="LoraModel.Wrap"/> would adapt in <paramref name="model"/> for <paramref name="config"/>
-    /// (same matcher, same rules), found without changing the model.
+    /// What a file for <paramref name="plan"/> must hold: the plan's targets, of its config's rank, with or without a
+    /// magnitude, and its modules to save. The plan is the one the load then injects, so the file is checked against
+    /// exactly the modules that will carry it.
     /// </summary>
-    /// <param name="model">The model.</param>
-    /// <param name="config">The adapter's config.</param>
-    /// <param name="configPath">The config file, for messages.</param>
-    /// <param name="view">
-    /// The model's modules as an added adapter sees them (<see cref="LoraModel.BaseView()"/>); null for a model without
-    /// adapters, which is then checked to have none.
-    /// </param>
-    /// <exception cref="InvalidOperationException">The model already has adapters (and no view was given).</exception>
-    /// <exception cref="AdapterMismatchException">The targets select no supported module of the model, or modules_to_save none.</exception>
-    /// <param name="budget">The regex time budget of the whole load, shared with the Wrap that follows; null for a new one.</param>
-    /// <exception cref="AdapterFormatException">The target regular expression runs too long on the module paths.</exception>
-    public static AdapterLayout ForModel(nn.Module model, LoraConfig config, string configPath, List<(string Path, nn.Module Module)>? view = null,
-        RegexBudget? budget = null)
+    public static AdapterLayout ForPlan(InjectionPlan plan)
     {
-        var all = view ?? ModuleSurgery.Descendants(model);
-        var wrapped = all.FirstOrDefault(m => m.Module is LoraLayer);
-        if (view is null && (model is LoraLayer || wrapped.Module is not null))
-        {
-            throw new InvalidOperationException(
-                $"The model already has an adapter{(wrapped.Module is null ? "" : $" at '{wrapped.Path}'")}. Load the weights into its " +
-                "LoraModel with LoadAdapterWeights, add it beside with LoadAdapter(directory, name), or Unload() it first to load a different adapter.");
-        }
-        var matcher = new TargetMatcher(config, budget);
-        List<string> toSave;
-        try
-        {
-            toSave = LoraModel.FindModulesToSave(all, config, matcher);
-        }
-        catch (LoraConfigException e)
-        {
-            throw new AdapterMismatchException(configPath, $"field \"modules_to_save\" does not fit the model: {e.Message}", "modules_to_save", e);
-        }
-        var targets = new List<(string Path, nn.Module Module)>();
-        var excluded = new List<string>();
-        foreach ((string path, nn.Module module) in all)
-        {
-            bool targeted;
-            try
-            {
-                targeted = matcher.MatchesTarget(path);
-            }
-            catch (RegexMatchTimeoutException e)
-            {
-                throw RegexTimeout(configPath, config, e, all.Count, matcher.Budget);
-            }
-            catch (LoraConfigException e)
-            {
-                // A module path the regex cannot be trusted on (a character beyond U+FFFF): the file's regex is refused.
-                throw new AdapterFormatException(configPath, $"field \"target_modules\": {e.Message}", e);
-            }
-            if (!targeted) continue;
-            bool isExcluded = matcher.IsExcluded(path) || toSave.Any(m => LoraModel.IsWithin(path, m));
-            if (!LoraLayerFactory.IsSupported(module))
-            {
-                // Wrap's rule (LoraModel.UnsupportedListedLeaf), checked here so every load refuses it before anything changes.
-                if (!isExcluded && LoraModel.UnsupportedListedLeaf(config, path, module) is { } refusal)
-                    throw new AdapterMismatchException(configPath, $"field \"target_modules\" does not fit the model: {refusal.Message}", "target_modules", refusal);
-                continue;
-            }
-            if (isExcluded) excluded.Add(path);
-            else targets.Add((path, module));
-        }
-        if (targets.Count == 0)
-        {
-            var available = all.Where(m => LoraLayerFactory.IsSupported(m.Module)).Select(m => m.Path).ToList();
-            string value = config.TargetModules is not null ? $"[{string.Join(", ", config.TargetModules.Take(20).Select(DisplayText.Quote))}]" : DisplayText.Quote(config.TargetModulesRegex!);
-            throw new AdapterMismatchException(configPath,
-                $"field \"target_modules\" ({value}) selects no {LoraLayerFactory.SupportedTypes} module of the model" +
-                (excluded.Count > 0 ? $" that exclude_modules leaves (excluded: {string.Join(", ", excluded.Take(20))})" : "") +
-                $": the adapter is for a different model. The model's {LoraLayerFactory.SupportedTypes} modules are: " +
-                (available.Count == 0 ? "(none)" : string.Join(", ", available.Take(50)) + (available.Count > 50 ? $" … ({available.Count} in all)" : "")),
-                key: "target_modules");
-        }
-        var slots = targets.Select(t => AdapterSlot.ForBase(t.Path, t.Module)).ToList();
-        var modules = all.ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
-        var saved = toSave.Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
-        return new AdapterLayout(slots, config.R, config.UseDora, modules, saved);
+        var slots = plan.Targets.Select(t => AdapterSlot.ForBase(t.Path, t.Module)).ToList();
+        var modules = plan.View.ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
+        var saved = plan.ModulesToSave.Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
+        return new AdapterLayout(slots, plan.Config.R, plan.Config.UseDora, modules, saved);
     }
 
-    /// <summary>The refusal of a <c>target_modules</c> regex that used up the load's time budget, naming the pattern and the limit.</summary>
-    public static AdapterFormatException RegexTimeout(string configPath, LoraConfig config, RegexMatchTimeoutException e, int paths, RegexBudget budget) =>
-        new(configPath, $"field \"target_modules\" ({DisplayText.Quote(config.TargetModulesRegex ?? "")}): {LoraModel.RegexTimeoutMessage(e, paths, budget)}", e);
-
-    /// <summary>The adapter <paramref name="adapterName"/> of an existing <see cref="LoraModel"/>.</summary>
-    public static AdapterLayout ForLoraModel(LoraModel lora, string adapterName)
+    /// <summary>The layout of an existing adapter: its layers by path, its modules to save and the model's modules as it sees them.</summary>
+    public static AdapterLayout ForAdapter(LoraConfig config, IReadOnlyDictionary<string, LoraLayer> layers, IReadOnlyList<string> modulesToSave,
+        IReadOnlyList<(string Path, nn.Module Module)> view)
     {
-        var slots = lora.LayersOf(adapterName).Select(kv => AdapterSlot.ForAdapter(kv.Key, kv.Value)).ToList();
-        var modules = lora.BaseView().ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
-        var saved = lora.ModulesToSaveOf(adapterName).Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
-        var config = lora.Configs[adapterName];
+        var slots = layers.Select(kv => AdapterSlot.ForAdapter(kv.Key, kv.Value)).ToList();
+        var modules = view.ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
+        var saved = modulesToSave.Select(p => SavedModuleSlot.For(p, modules[p])).ToList();
         return new AdapterLayout(slots, config.R, config.UseDora, modules, saved);
     }
 

@@ -131,7 +131,7 @@ internal static class AdapterTensorValidator
                 ? null
                 : "it is a DoRA magnitude, but adapter_config.json has \"use_dora\": false";
         }
-        if (layout.SavedModules.FirstOrDefault(m => LoraModel.IsWithin(path, m.Path)) is { } saved)
+        if (layout.SavedModules.FirstOrDefault(m => InjectionPlan.IsWithin(path, m.Path)) is { } saved)
         {
             return $"module {DisplayText.Quote(path)} is {(saved.Path == path ? "" : $"inside {DisplayText.Quote(saved.Path)}, ")}listed in adapter_config.json's modules_to_save, which is trained in full and never carries a LoRA adapter";
         }

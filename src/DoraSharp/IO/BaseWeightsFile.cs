@@ -11,7 +11,7 @@ namespace DoraSharp.IO;
 /// <remarks>
 /// A model with adapters attached keeps its base names (an adapter registers the base layer's <c>weight</c> and
 /// <c>bias</c> under their own names), so the same file loads into the model before or after
-/// <see cref="LoraModel.Wrap"/>. Adapter tensors (<c>lora_A.weight</c>, <c>lora_B.weight</c>,
+/// <c>LoraModel.Wrap</c>. Adapter tensors (<c>lora_A.weight</c>, <c>lora_B.weight</c>,
 /// <c>lora_embedding_A</c>, <c>lora_embedding_B</c>, <c>lora_magnitude_vector</c>) are neither saved nor expected here:
 /// they live in the adapter files. A module of <see cref="LoraConfig.ModulesToSave"/> holds the active adapter's
 /// copy of its values while adapters are enabled; save or load the base weights inside
@@ -60,7 +60,7 @@ public static class BaseWeightsFile
         {
             if (state.ContainsKey(key)) continue;
             string why = AdapterKeys.TryParse(key, out _, out _) || key.StartsWith(AdapterKeys.Prefix, StringComparison.Ordinal)
-                ? $"it has PEFT's '{AdapterKeys.Prefix}' prefix; a base weights file uses the model's own state-dict names, and adapters load with AdapterFiles.Load"
+                ? $"it has PEFT's '{AdapterKeys.Prefix}' prefix; a base weights file uses the model's own state-dict names, and adapters load with LoraModel.LoadAdapter"
                 : "the model's state dict has no such entry: the file is for a different architecture";
             throw new AdapterMismatchException(path, $"unexpected key {DisplayText.Quote(key)}: {why}", key);
         }

@@ -23,34 +23,36 @@ internal sealed record PeftAdapterConfig
     /// </summary>
     public const string WriterPeftVersion = "0.20.1.dev0+dorasharp";
 
+    /// <summary><c>peft_type</c>: always <see cref="LoraPeftType"/> once read.</summary>
     public string PeftType { get; init; } = LoraPeftType;
-    public int R { get; init; } = 8;
-    public double LoraAlpha { get; init; } = 8;
-    public double LoraDropout { get; init; }
 
-    /// <summary><c>target_modules</c> as a list (PEFT stores a set; written sorted).</summary>
-    public IReadOnlyList<string>? TargetModules { get; init; }
-
-    /// <summary><c>target_modules</c> as a string: a regular expression PEFT matches with <c>re.fullmatch</c>.</summary>
-    public string? TargetModulesRegex { get; init; }
-
-    /// <summary><c>exclude_modules</c> as a list, or null.</summary>
-    public IReadOnlyList<string>? ExcludeModules { get; init; }
-
-    /// <summary><c>modules_to_save</c>: modules trained in full and saved with the adapter, or null (PEFT keeps the list's order).</summary>
-    public IReadOnlyList<string>? ModulesToSave { get; init; }
-
-    public bool UseDora { get; init; }
-    public bool UseRsLora { get; init; }
+    /// <summary>
+    /// The LoRA fields (<c>r</c>, <c>lora_alpha</c>, <c>lora_dropout</c>, <c>target_modules</c>, <c>exclude_modules</c>,
+    /// <c>modules_to_save</c>, <c>use_dora</c>, <c>use_rslora</c>) as the <see cref="LoraConfig"/> they mean. Its defaults
+    /// are PEFT's, so an absent field takes PEFT's default from the one place defaults are defined.
+    /// <c>init_lora_weights</c> is kept as written (<see cref="InitLoraWeights"/>), and mapped by <see cref="ToLoraConfig"/>.
+    /// </summary>
+    public LoraConfig Lora { get; init; } = new();
 
     /// <summary><c>init_lora_weights</c> as in the JSON: a bool or a string.</summary>
     public object InitLoraWeights { get; init; } = true;
 
+    /// <summary><c>inference_mode</c>; PEFT's <c>save_pretrained</c> writes true.</summary>
     public bool InferenceMode { get; init; } = true;
+
+    /// <summary><c>task_type</c>, or null (DoraSharp writes null: a plain <c>PeftModel</c>).</summary>
     public string? TaskType { get; init; }
+
+    /// <summary><c>base_model_name_or_path</c>, informational.</summary>
     public string? BaseModelNameOrPath { get; init; }
+
+    /// <summary><c>revision</c> of the base model, informational.</summary>
     public string? Revision { get; init; }
+
+    /// <summary><c>auto_mapping</c>: the base model's class and library, written with a null <c>task_type</c>.</summary>
     public PeftAutoMapping? AutoMapping { get; init; }
+
+    /// <summary><c>peft_version</c>, informational for LoRA.</summary>
     public string? PeftVersion { get; init; } = WriterPeftVersion;
 
     /// <summary>Fields of the file this version does not know; ignored, as PEFT ignores fields newer than itself.</summary>
@@ -61,17 +63,8 @@ internal sealed record PeftAdapterConfig
     /// starting values of A and B, which a load overwrites: "gaussian" maps to <see cref="LoraInit.Gaussian"/>,
     /// every other accepted value to <see cref="LoraInit.Default"/>.
     /// </summary>
-    public LoraConfig ToLoraConfig() => new()
+    public LoraConfig ToLoraConfig() => Lora with
     {
-        R = R,
-        LoraAlpha = LoraAlpha,
-        LoraDropout = LoraDropout,
-        TargetModules = TargetModules,
-        TargetModulesRegex = TargetModulesRegex,
-        ExcludeModules = ExcludeModules,
-        ModulesToSave = ModulesToSave,
-        UseDora = UseDora,
-        UseRsLora = UseRsLora,
         InitLoraWeights = InitLoraWeights is string s && s.Equals("gaussian", StringComparison.OrdinalIgnoreCase)
             ? LoraInit.Gaussian
             : LoraInit.Default,
@@ -84,16 +77,13 @@ internal sealed record PeftAdapterConfig
     /// </summary>
     public static PeftAdapterConfig FromLoraConfig(LoraConfig config, AdapterSaveOptions options, PeftAutoMapping autoMapping) => new()
     {
-        R = config.R,
-        LoraAlpha = config.LoraAlpha,
-        LoraDropout = config.LoraDropout,
-        // PEFT turns the list into a set; a sorted, de-duplicated list is the same set in a stable order.
-        TargetModules = config.TargetModules?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
-        TargetModulesRegex = config.TargetModulesRegex,
-        ExcludeModules = config.ExcludeModules?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
-        ModulesToSave = config.ModulesToSave?.ToList(),
-        UseDora = config.UseDora,
-        UseRsLora = config.UseRsLora,
+        Lora = config with
+        {
+            // PEFT turns the list into a set; a sorted, de-duplicated list is the same set in a stable order.
+            TargetModules = config.TargetModules?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
+            ExcludeModules = config.ExcludeModules?.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
+            ModulesToSave = config.ModulesToSave?.ToList(),
+        },
         InitLoraWeights = config.InitLoraWeights == LoraInit.Gaussian ? "gaussian" : true,
         InferenceMode = true,
         TaskType = null,

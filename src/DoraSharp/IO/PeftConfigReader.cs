@@ -129,6 +129,9 @@ internal static class PeftConfigReader
         private PeftAdapterConfig _config = new() { PeftType = "", PeftVersion = null, InferenceMode = false };
         private bool _sawPeftType;
 
+        /// <summary>Sets LoRA fields; the ones never set keep <see cref="LoraConfig"/>'s defaults, which are PEFT's.</summary>
+        private void SetLora(Func<LoraConfig, LoraConfig> change) => _config = _config with { Lora = change(_config.Lora) };
+
         public PeftAdapterConfig Read(JsonElement root)
         {
             if (root.ValueKind != JsonValueKind.Object)
@@ -150,14 +153,14 @@ internal static class PeftConfigReader
             {
                 throw Fail("peft_type", "is missing; PEFT requires it, and DoraSharp reads \"LORA\" adapters");
             }
-            if (_config.TargetModules is null && _config.TargetModulesRegex is null)
+            if (_config.Lora.TargetModules is null && _config.Lora.TargetModulesRegex is null)
             {
                 throw Fail("target_modules", "is missing or null; PEFT then picks modules from its table of Transformers architectures, which DoraSharp cannot reproduce: list the module names");
             }
             // Checked once every field is read: the scaling depends on r, lora_alpha and use_rslora, in any order.
-            if (LoraConfig.ScalingProblem(_config.LoraAlpha, _config.R, _config.UseRsLora) is { } scalingProblem)
+            if (LoraConfig.ScalingProblem(_config.Lora.LoraAlpha, _config.Lora.R, _config.Lora.UseRsLora) is { } scalingProblem)
             {
-                throw Fail("lora_alpha", $"is {_config.LoraAlpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}; {scalingProblem}");
+                throw Fail("lora_alpha", $"is {_config.Lora.LoraAlpha.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}; {scalingProblem}");
             }
             return _config with { IgnoredFields = ignored };
         }
@@ -178,17 +181,17 @@ internal static class PeftConfigReader
                     _sawPeftType = true;
                     return true;
                 case "r":
-                    _config = _config with { R = Rank(name, value) };
+                    SetLora(c => c with { R = Rank(name, value) });
                     return true;
                 case "lora_alpha":
                     double alpha = Number(name, value);
                     if (!(alpha > 0)) throw Fail(name, $"is {Raw(value)}; lora_alpha must be a number > 0");
-                    _config = _config with { LoraAlpha = alpha };
+                    SetLora(c => c with { LoraAlpha = alpha });
                     return true;
                 case "lora_dropout":
                     double dropout = Number(name, value);
                     if (!(dropout >= 0 && dropout < 1)) throw Fail(name, $"is {Raw(value)}; lora_dropout must be in [0, 1)");
-                    _config = _config with { LoraDropout = dropout };
+                    SetLora(c => c with { LoraDropout = dropout });
                     return true;
                 case "target_modules":
                     ReadTargets(name, value);
@@ -198,18 +201,19 @@ internal static class PeftConfigReader
                     {
                         throw Fail(name, "is a regular expression, which DoraSharp does not support for exclude_modules; list the module names instead");
                     }
-                    _config = _config with { ExcludeModules = value.ValueKind == JsonValueKind.Null ? null : Names(name, value, allowEmpty: true) };
+                    List<string>? exclude = value.ValueKind == JsonValueKind.Null ? null : Names(name, value, allowEmpty: true);
+                    SetLora(c => c with { ExcludeModules = exclude });
                     return true;
                 case "modules_to_save":
                     // PEFT tests the list for truthiness: [] means none.
                     List<string>? toSave = value.ValueKind == JsonValueKind.Null ? null : Names(name, value, allowEmpty: true);
-                    _config = _config with { ModulesToSave = toSave is { Count: > 0 } ? toSave : null };
+                    SetLora(c => c with { ModulesToSave = toSave is { Count: > 0 } ? toSave : null });
                     return true;
                 case "use_dora":
-                    _config = _config with { UseDora = Bool(name, value) };
+                    SetLora(c => c with { UseDora = Bool(name, value) });
                     return true;
                 case "use_rslora":
-                    _config = _config with { UseRsLora = Bool(name, value) };
+                    SetLora(c => c with { UseRsLora = Bool(name, value) });
                     return true;
                 case "init_lora_weights":
                     _config = _config with { InitLoraWeights = Init(name, value) };
@@ -267,7 +271,7 @@ internal static class PeftConfigReader
             switch (value.ValueKind)
             {
                 case JsonValueKind.Null:
-                    _config = _config with { TargetModules = null, TargetModulesRegex = null };
+                    SetLora(c => c with { TargetModules = null, TargetModulesRegex = null });
                     return;
                 case JsonValueKind.String:
                     string pattern = String(name, value);
@@ -284,10 +288,11 @@ internal static class PeftConfigReader
                     {
                         throw Fail(name, $"is {DisplayText.Quote(pattern)}, which is not a valid Python regular expression or has no faithful .NET translation ({e.Message})");
                     }
-                    _config = _config with { TargetModules = null, TargetModulesRegex = pattern };
+                    SetLora(c => c with { TargetModules = null, TargetModulesRegex = pattern });
                     return;
                 default:
-                    _config = _config with { TargetModules = Names(name, value, allowEmpty: false), TargetModulesRegex = null };
+                    List<string> targets = Names(name, value, allowEmpty: false);
+                    SetLora(c => c with { TargetModules = targets, TargetModulesRegex = null });
                     return;
             }
         }

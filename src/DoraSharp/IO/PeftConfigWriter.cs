@@ -12,14 +12,15 @@ internal static class PeftConfigWriter
     {
         var fields = Defaults();
         fields["peft_type"] = config.PeftType;
-        fields["r"] = config.R;
-        fields["lora_alpha"] = IntegralOrFloat(config.LoraAlpha);
-        fields["lora_dropout"] = config.LoraDropout;
-        fields["target_modules"] = config.TargetModulesRegex ?? (object?)config.TargetModules?.Cast<object?>().ToList();
-        fields["exclude_modules"] = config.ExcludeModules?.Cast<object?>().ToList();
-        fields["modules_to_save"] = config.ModulesToSave?.Cast<object?>().ToList();
-        fields["use_dora"] = config.UseDora;
-        fields["use_rslora"] = config.UseRsLora;
+        LoraConfig lora = config.Lora;
+        fields["r"] = lora.R;
+        fields["lora_alpha"] = IntegralOrFloat(lora.LoraAlpha);
+        fields["lora_dropout"] = lora.LoraDropout;
+        fields["target_modules"] = lora.TargetModulesRegex ?? (object?)lora.TargetModules?.Cast<object?>().ToList();
+        fields["exclude_modules"] = lora.ExcludeModules?.Cast<object?>().ToList();
+        fields["modules_to_save"] = lora.ModulesToSave?.Cast<object?>().ToList();
+        fields["use_dora"] = lora.UseDora;
+        fields["use_rslora"] = lora.UseRsLora;
         fields["init_lora_weights"] = config.InitLoraWeights;
         fields["inference_mode"] = config.InferenceMode;
         fields["task_type"] = config.TaskType;

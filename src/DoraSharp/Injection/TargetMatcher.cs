@@ -50,9 +50,6 @@ public sealed class TargetMatcher
     /// <summary>The budget the regex matches draw on.</summary>
     internal RegexBudget Budget => _budget;
 
-    /// <summary>True when <paramref name="path"/> is targeted and not excluded.</summary>
-    public bool IsTarget(string path) => !IsExcluded(path) && MatchesTarget(path);
-
     /// <summary>
     /// True when <paramref name="path"/> is named by <see cref="LoraConfig.ExcludeModules"/>, or is or lies inside a
     /// module of <see cref="LoraConfig.ModulesToSave"/>.

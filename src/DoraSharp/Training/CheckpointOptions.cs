@@ -23,6 +23,12 @@ public sealed record CheckpointOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> Fingerprint { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Test hook: how long to sleep between the files of a checkpoint, so the CLI's fault-injection tests can kill a
+    /// run mid-write. Internal (the CLI sets it from its own environment variable); zero outside those tests.
+    /// </summary>
+    internal TimeSpan PauseBetweenFiles { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {

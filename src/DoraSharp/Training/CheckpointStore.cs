@@ -25,9 +25,6 @@ namespace DoraSharp.Training;
 /// </remarks>
 public sealed class CheckpointStore
 {
-    /// <summary>Milliseconds to sleep between the files of a checkpoint, so fault-injection tests can kill a run mid-write.</summary>
-    public const string FaultDelayVariable = "DORASHARP_FAULT_DELAY_CHECKPOINT_MS";
-
     internal const string StateFile = "state.safetensors";
     internal const string OptimizerFile = "optimizer.bin";
     internal const string ManifestFile = "trainer.json";
@@ -37,7 +34,6 @@ public sealed class CheckpointStore
     private const string RngKey = "rng.torch";
 
     private readonly IProgress<string>? _warnings;
-    private readonly int _faultDelayMs;
 
     /// <summary>A store over <see cref="CheckpointOptions.Directory"/>; nothing is touched until the first save or resume.</summary>
     /// <param name="options">Where, how often, how many.</param>
@@ -48,7 +44,6 @@ public sealed class CheckpointStore
         options.Validate();
         Options = options;
         _warnings = warnings;
-        _faultDelayMs = int.TryParse(Environment.GetEnvironmentVariable(FaultDelayVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) && ms > 0 ? ms : 0;
     }
 
     /// <summary>The options given.</summary>
@@ -78,46 +73,49 @@ public sealed class CheckpointStore
     {
         var root = Options.Directory;
         var temp = Path.Combine(root, $"{TempPrefix}{Prefix}{state.Step}-{Guid.NewGuid():N}");
+        var final = Path.Combine(root, $"{Prefix}{state.Step:D10}");
         try
         {
             System.IO.Directory.CreateDirectory(root);
-            System.IO.Directory.CreateDirectory(temp);
-            using (var rng = torch.get_rng_state())
-            {
-                var tensors = parameters.Select((p, i) => new KeyValuePair<string, Tensor>(ParameterKey(i), p.detach()))
-                    .Append(new KeyValuePair<string, Tensor>(RngKey, rng)).ToList();
-                try { SafetensorsFile.Write(Path.Combine(temp, StateFile), tensors); }
-                finally { foreach (var t in tensors.Take(parameters.Count)) t.Value.Dispose(); }
-            }
-            Pause();
-            AtomicFile.Write(Path.Combine(temp, OptimizerFile), s =>
-            {
-                // The writer must not close the stream AtomicFile fsyncs.
-                using var w = new BinaryWriter(s, Encoding.UTF8, leaveOpen: true);
-                Helper(optimizer).save_state_dict(w);
-            });
-            Pause();
-            var manifest = new CheckpointManifest { State = state, DataOrder = $"SplitMix64(seed {state.DataOrderSeed}, epoch {state.Epoch}) at batch {state.BatchInEpoch}", Fingerprint = fingerprint, Losses = losses.ToArray() };
-            AtomicFile.Write(Path.Combine(temp, ManifestFile), s => JsonSerializer.Serialize(s, manifest, LibraryJsonContext.Default.CheckpointManifest));
-            Pause();
-            var sums = string.Concat(new[] { StateFile, OptimizerFile, ManifestFile }.Select(f => $"{Sha256(Path.Combine(temp, f))}  {f}\n"));
-            AtomicFile.Write(Path.Combine(temp, ChecksumFile), s => s.Write(Encoding.UTF8.GetBytes(sums)));
-            Pause();
-            var final = Path.Combine(root, $"{Prefix}{state.Step:D10}");
-            if (System.IO.Directory.Exists(final)) Discard(final);
-            System.IO.Directory.Move(temp, final);
+            // Built under a .tmp- name and renamed into place (AtomicDirectory): a checkpoint-* directory is always
+            // complete. A checkpoint of the same step is moved out of the checkpoint-* namespace first (.tmp-delete-…).
+            AtomicDirectory.Replace(final, temp, () => Path.Combine(root, $"{TempPrefix}delete-{Guid.NewGuid():N}"),
+                dir => WriteFiles(dir, state, losses, parameters, optimizer, fingerprint));
         }
-        catch (Exception e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Whatever failed (a full disk, a tensor libtorch cannot copy, a serializer), the half-built directory goes:
+            // Whatever failed (a full disk, a tensor libtorch cannot copy, a serializer), the half-built directory is gone:
             // a failed save leaves the checkpoint directory as it was (issue 13).
-            TryDeleteTree(temp);
-            if (e is IOException or UnauthorizedAccessException)
-                throw new IOException($"{root}: could not write the checkpoint of step {state.Step} ({e.Message}); the earlier checkpoints are unchanged", e);
-            throw;
+            throw new IOException($"{root}: could not write the checkpoint of step {state.Step} ({e.Message}); the earlier checkpoints are unchanged", e);
         }
         LastStep = state.Step;
         Prune();
+    }
+
+    /// <summary>The four files of a checkpoint, each fsync'ed, the checksum of the other three last.</summary>
+    private void WriteFiles(string dir, TrainingState state, IReadOnlyList<float> losses, IReadOnlyList<Parameter> parameters, optim.Optimizer optimizer, Dictionary<string, string> fingerprint)
+    {
+        using (var rng = torch.get_rng_state())
+        {
+            var tensors = parameters.Select((p, i) => new KeyValuePair<string, Tensor>(ParameterKey(i), p.detach()))
+                .Append(new KeyValuePair<string, Tensor>(RngKey, rng)).ToList();
+            try { SafetensorsFile.Write(Path.Combine(dir, StateFile), tensors); }
+            finally { foreach (var t in tensors.Take(parameters.Count)) t.Value.Dispose(); }
+        }
+        Pause();
+        AtomicFile.Write(Path.Combine(dir, OptimizerFile), s =>
+        {
+            // The writer must not close the stream AtomicFile fsyncs.
+            using var w = new BinaryWriter(s, Encoding.UTF8, leaveOpen: true);
+            Helper(optimizer).save_state_dict(w);
+        });
+        Pause();
+        var manifest = new CheckpointManifest { State = state, DataOrder = $"SplitMix64(seed {state.DataOrderSeed}, epoch {state.Epoch}) at batch {state.BatchInEpoch}", Fingerprint = fingerprint, Losses = losses.ToArray() };
+        AtomicFile.Write(Path.Combine(dir, ManifestFile), s => JsonSerializer.Serialize(s, manifest, LibraryJsonContext.Default.CheckpointManifest));
+        Pause();
+        var sums = string.Concat(new[] { StateFile, OptimizerFile, ManifestFile }.Select(f => $"{Sha256(Path.Combine(dir, f))}  {f}\n"));
+        AtomicFile.Write(Path.Combine(dir, ChecksumFile), s => s.Write(Encoding.UTF8.GetBytes(sums)));
+        Pause();
     }
 
     /// <summary>
@@ -228,15 +226,13 @@ public sealed class CheckpointStore
         TryDeleteTree(doomed);
     }
 
-    private static void TryDeleteTree(string dir)
-    {
-        try { if (System.IO.Directory.Exists(dir)) System.IO.Directory.Delete(dir, recursive: true); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* cleaned on the next run */ }
-    }
+    // A leftover that cannot be deleted now is deleted by the next run (CleanTemporaries).
+    private static void TryDeleteTree(string dir) => AtomicDirectory.TryDelete(dir);
 
+    // The fault-injection tests' pause between files (CheckpointOptions.PauseBetweenFiles), zero otherwise.
     private void Pause()
     {
-        if (_faultDelayMs > 0) Thread.Sleep(_faultDelayMs);
+        if (Options.PauseBetweenFiles > TimeSpan.Zero) Thread.Sleep(Options.PauseBetweenFiles);
     }
 
     private static string ParameterKey(int i) => $"param.{i:D4}";

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using DoraSharp.Cli;
 using DoraSharp.Tests.IO;
 using DoraSharp.Training;
 using Xunit;
@@ -15,7 +16,7 @@ public sealed class InterruptedRunTests : IDisposable
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(1);
 
     /// <summary>Slower checkpoint writes widen the window in which the signal lands mid-training (the runs take about a second).</summary>
-    private static readonly Dictionary<string, string> SlowCheckpoints = new() { [CheckpointStore.FaultDelayVariable] = "10" };
+    private static readonly Dictionary<string, string> SlowCheckpoints = new() { [CheckpointFaultDelay.Variable] = "10" };
 
     private readonly TempDirectory _dir = new();
 

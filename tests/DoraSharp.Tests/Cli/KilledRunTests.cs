@@ -21,7 +21,7 @@ public sealed class KilledRunTests(KilledRunTests.Reference reference) : IClassF
     /// <summary>Slow checkpoint writes and pauses at each step of publishing widen the windows the kills land in.</summary>
     private static readonly Dictionary<string, string> SlowRun = new()
     {
-        [CheckpointStore.FaultDelayVariable] = "10",
+        [CheckpointFaultDelay.Variable] = "10",
         [RunOutputs.FaultDelayVariable] = "250",
     };
 

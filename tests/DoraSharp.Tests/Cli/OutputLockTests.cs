@@ -13,7 +13,7 @@ namespace DoraSharp.Tests.Cli;
 public sealed class OutputLockTests : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(1);
-    private static readonly Dictionary<string, string> SlowCheckpoints = new() { [CheckpointStore.FaultDelayVariable] = "10" };
+    private static readonly Dictionary<string, string> SlowCheckpoints = new() { [CheckpointFaultDelay.Variable] = "10" };
 
     /// <summary>
     /// With --checkpoint-every 10: some 40 checkpoints after the first of full fine-tuning, each slowed by 50 ms, and a
@@ -21,7 +21,7 @@ public sealed class OutputLockTests : IDisposable
     /// </summary>
     private static readonly Dictionary<string, string> VerySlowCheckpoints = new()
     {
-        [CheckpointStore.FaultDelayVariable] = "50",
+        [CheckpointFaultDelay.Variable] = "50",
         [RunOutputs.FaultDelayVariable] = "500",
     };
 

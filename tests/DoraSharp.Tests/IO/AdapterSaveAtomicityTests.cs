@@ -72,7 +72,7 @@ public sealed class AdapterSaveAtomicityTests : IDisposable
         File.WriteAllText(Path.Combine(directory, "README.md"), "model card");
         var before = Files(directory);
 
-        var e = Assert.Throws<IOException>(() => AdapterFiles.Save(Adapted(2, alpha: 16), directory, null,
+        var e = Assert.Throws<IOException>(() => LoraModelFiles.Save(Adapted(2, alpha: 16), directory, null,
             afterStep: s => { if (s == step) throw new IOException("simulated disk failure"); }));
 
         Assert.Contains("simulated disk failure", e.Message);
@@ -86,7 +86,7 @@ public sealed class AdapterSaveAtomicityTests : IDisposable
     public void A_failure_before_the_first_save_leaves_no_directory()
     {
         string directory = _temp.File("adapter");
-        Assert.Throws<IOException>(() => AdapterFiles.Save(Adapted(1), directory, null, afterStep: _ => throw new IOException("simulated")));
+        Assert.Throws<IOException>(() => LoraModelFiles.Save(Adapted(1), directory, null, afterStep: _ => throw new IOException("simulated")));
         Assert.Empty(_temp.Entries());
     }
 

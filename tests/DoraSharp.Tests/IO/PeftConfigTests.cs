@@ -16,9 +16,9 @@ public sealed class PeftConfigTests
         PeftAdapterConfig config = PeftConfigReader.Read(AdapterFixture.ConfigPath);
 
         Assert.Equal("LORA", config.PeftType);
-        Assert.Equal(4, config.R);
-        Assert.Equal(8.0, config.LoraAlpha);
-        Assert.True(config.UseDora);
+        Assert.Equal(4, config.Lora.R);
+        Assert.Equal(8.0, config.Lora.LoraAlpha);
+        Assert.True(config.Lora.UseDora);
         Assert.True(config.InferenceMode);
         Assert.Equal(new PeftAutoMapping("MLP", "__main__"), config.AutoMapping);
         Assert.Equal("0.20.1.dev0@5d602fdbff04c33c1c4de55cda9d4ae1d7cb7e40", config.PeftVersion);
@@ -31,7 +31,7 @@ public sealed class PeftConfigTests
     {
         var config = ParseText("{\"peft_type\": \"LORA\", \"target_modules\": \"fc\", \"z_new\": {\"a\": [1]}, \"a_new\": null}");
         Assert.Equal(["z_new", "a_new"], config.IgnoredFields);
-        Assert.Equal("fc", config.TargetModulesRegex);
+        Assert.Equal("fc", config.Lora.TargetModulesRegex);
     }
 
     [Fact]

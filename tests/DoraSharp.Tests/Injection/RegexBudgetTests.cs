@@ -76,7 +76,7 @@ public sealed class RegexBudgetTests
     }
 
     [Fact]
-    public void A_load_shares_one_budget_between_its_file_check_and_Wrap()
+    public void A_load_matches_every_path_once_within_one_budget()
     {
         using var temp = new TempDirectory();
         string dir = AdapterFixture.CopyAdapter(temp.File("adapter"));
@@ -84,10 +84,10 @@ public sealed class RegexBudgetTests
         var model = new Mlp();
         int paths = ModuleSurgery.Descendants(model).Count;
         var budget = new RegexBudget(TimeSpan.FromSeconds(1000), SteppingClock(TimeSpan.FromSeconds(1)));
-        var lora = AdapterFiles.LoadWithBudget(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget);
+        var lora = LoraModelFiles.Load(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget);
         Assert.Equal(3, lora.Layers.Count);
-        // AdapterLayout.ForModel and Wrap each match every path, against the same budget.
-        Assert.Equal(2 * paths, budget.Matches);
+        // One injection plan serves the file check and the injection: every path is matched once.
+        Assert.Equal(paths, budget.Matches);
     }
 
     [Fact]
@@ -99,7 +99,7 @@ public sealed class RegexBudgetTests
         var model = new Mlp();
         using var snapshot = ModelSnapshot.Take(model);
         var budget = new RegexBudget(TimeSpan.FromSeconds(2), SteppingClock(TimeSpan.FromSeconds(1)));
-        var e = Assert.Throws<AdapterFormatException>(() => AdapterFiles.LoadWithBudget(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget));
+        var e = Assert.Throws<AdapterFormatException>(() => LoraModelFiles.Load(model, dir, isTrainable: false, LoraModel.DefaultAdapterName, budget));
         Assert.Equal(Path.Combine(dir, AdapterFiles.ConfigFileName), e.FilePath);
         Assert.Contains("field \"target_modules\" ('(a+)+$')", e.Message);
         Assert.Contains("2 s allowed for all of them together", e.Message);

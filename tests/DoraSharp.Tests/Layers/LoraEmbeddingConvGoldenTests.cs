@@ -31,12 +31,7 @@ public sealed class LoraEmbeddingConvGoldenTests
         var golden = GoldenCase.ByKey(caseKey);
         using var scope = NewDisposeScope();
         var t = golden.LoadTensors();
-        var rtol = golden.Rtol;
-        var config = new LoraConfig
-        {
-            R = golden.R, LoraAlpha = golden.LoraAlpha, UseRsLora = golden.UseRsLora, UseDora = golden.IsDora,
-            LoraDropout = golden.DropoutP ?? 0, TargetModules = ["x"],
-        };
+        var config = GoldenLayerHarness.Config(golden);
 
         // The base layer's own forward is the reference for "equals the base layer".
         nn.Module<Tensor, Tensor> baseLayer;
@@ -62,60 +57,22 @@ public sealed class LoraEmbeddingConvGoldenTests
             var convLayer = new LoraConv2d(conv, config);
             if (t.TryGetValue("dropout_mask", out var mask)) convLayer.DropoutOverride = x => x.mul(mask);
             layer = convLayer;
-        }
-        layer.UseReferenceDora = path == "reference";
-        Assert.Equal(golden.Scaling, layer.Scaling, 12);
-        using (no_grad())
-        {
-            layer.LoraA.copy_(t["lora_A"]);
-            layer.LoraB.copy_(t["lora_B"]);
-        }
-        if (golden.IsDora)
-        {
-            layer.ResetMagnitude();
-            TensorAssert.Close(t["magnitude_init"], layer.Magnitude!, rtol, golden.Atol("magnitude_init"), "magnitude_init");
-            // In _init cases keep our own initial magnitude (equal within tolerance, checked above), so that
-            // "DoRA at init equals the base layer bit for bit" is tested on our own numbers.
-            if (!golden.Init) using (no_grad()) layer.Magnitude!.copy_(t["magnitude"]);
-        }
-
-        layer.train();
-        var input = golden.Layer == "embedding" ? t["x"] : t["x"].clone().requires_grad_(true);
-        var y = layer.call(input);
-        TensorAssert.Close(t["y"], y, rtol, golden.Atol("y"), "y");
-        if (golden.Init) AssertInitEqualsBase(golden, baseLayer, layer, t["x"], y, path, "train");
-        (y * t["grad_out"]).sum().backward();
-        if (golden.Layer == "conv2d")
-        {
             if (golden.DType == ScalarType.Float32)
             {
                 // The float32 input gradient is only trustworthy once the backend check has passed; the adapter's
                 // constructor ran it (and switched oneDNN off had the fault been present).
                 Assert.True(ConvBackwardGuard.Report is { Correct: true }, $"conv backward check: {ConvBackwardGuard.Report}");
             }
-            TensorAssert.Close(t["grad_x"], input.grad!, rtol, golden.Atol("grad_x"), "grad_x");
         }
-        TensorAssert.Close(t["grad_lora_A"], layer.LoraA.grad!, rtol, golden.Atol("grad_lora_A"), "grad_lora_A");
-        TensorAssert.Close(t["grad_lora_B"], layer.LoraB.grad!, rtol, golden.Atol("grad_lora_B"), "grad_lora_B");
-        if (golden.IsDora)
-            TensorAssert.Close(t["grad_magnitude"], layer.Magnitude!.grad!, rtol, golden.Atol("grad_magnitude"), "grad_magnitude");
-        Assert.Null(layer.Weight.grad);
-        Assert.Null(layer.Bias?.grad);
+        layer.UseReferenceDora = path == "reference";
+        GoldenLayerHarness.LoadFactors(golden, t, layer);
 
-        layer.eval();
-        using (no_grad())
-        {
-            var yEval = layer.call(t["x"]);
-            var expectedEval = t.TryGetValue("y_eval", out var ye) ? ye : t["y"];
-            TensorAssert.Close(expectedEval, yEval, rtol, golden.Atol(t.ContainsKey("y_eval") ? "y_eval" : "y"), "y (eval)");
-            if (golden.Init) AssertInitEqualsBase(golden, baseLayer, layer, t["x"], yEval, path, "eval");
-
-            layer.Merge();
-            TensorAssert.Close(t["merged_weight"], layer.Weight, rtol, golden.Atol("merged_weight"), "merged_weight");
-            TensorAssert.Close(expectedEval, layer.call(t["x"]), rtol, golden.Atol("y"), "merged forward");
-            layer.Unmerge();
-            TensorAssert.Close(t["W"], layer.Weight, rtol, golden.Atol("merged_weight"), "unmerged weight");
-        }
+        // An Embedding's input is indices: no gradient; a Conv2d's input gradient is checked too.
+        var input = golden.Layer == "embedding" ? t["x"] : t["x"].clone().requires_grad_(true);
+        GoldenLayerHarness.CheckTraining(golden, t, layer, input,
+            output: y => { if (golden.Init) AssertInitEqualsBase(golden, baseLayer, layer, t["x"], y, path, "train"); });
+        GoldenLayerHarness.CheckEvalAndMerge(golden, t, layer,
+            evalOutput: yEval => { if (golden.Init) AssertInitEqualsBase(golden, baseLayer, layer, t["x"], yEval, path, "eval"); });
     }
 
     /// <summary>

@@ -36,7 +36,6 @@ public sealed class LoraLinearGoldenTests
         var golden = GoldenCase.ByKey(caseKey);
         using var scope = NewDisposeScope();
         var t = golden.LoadTensors();
-        var rtol = golden.Rtol;
 
         var linear = nn.Linear(golden.InFeatures, golden.OutFeatures, hasBias: golden.HasBias, dtype: golden.DType);
         using (no_grad())
@@ -44,61 +43,21 @@ public sealed class LoraLinearGoldenTests
             linear.weight!.copy_(t["W"]);
             if (golden.HasBias) linear.bias!.copy_(t["bias"]);
         }
-        var config = new LoraConfig
-        {
-            R = golden.R, LoraAlpha = golden.LoraAlpha, UseRsLora = golden.UseRsLora, UseDora = golden.IsDora,
-            LoraDropout = golden.DropoutP ?? 0, TargetModules = ["x"],
-        };
-        var layer = new LoraLinear(linear, config) { UseReferenceDora = path == "reference", SmallLayerPathEnabled = path != "fused" };
-        Assert.Equal(golden.Scaling, layer.Scaling, 12);
-        using (no_grad())
-        {
-            layer.LoraA.copy_(t["lora_A"]);
-            layer.LoraB.copy_(t["lora_B"]);
-        }
-        if (golden.IsDora)
-        {
-            layer.ResetMagnitude();
-            TensorAssert.Close(t["magnitude_init"], layer.Magnitude!, rtol, golden.Atol("magnitude_init"), "magnitude_init");
-            // In _init cases the magnitude is the initial one; keep ours (equal within tolerance, checked
-            // above) so that "DoRA at init equals the base layer bit for bit" is tested on our own numbers.
-            if (!golden.Init) using (no_grad()) layer.Magnitude!.copy_(t["magnitude"]);
-        }
+        var layer = new LoraLinear(linear, GoldenLayerHarness.Config(golden)) { UseReferenceDora = path == "reference", SmallLayerPathEnabled = path != "fused" };
+        GoldenLayerHarness.LoadFactors(golden, t, layer);
         if (t.TryGetValue("dropout_mask", out var mask)) layer.DropoutOverride = x => x.mul(mask);
 
-        layer.train();
-        var x = t["x"].clone().requires_grad_(true);
-        var y = layer.call(x);
-        TensorAssert.Close(t["y"], y, rtol, golden.Atol("y"), "y");
-        (y * t["grad_out"]).sum().backward();
-        TensorAssert.Close(t["grad_x"], x.grad!, rtol, golden.Atol("grad_x"), "grad_x");
-        TensorAssert.Close(t["grad_lora_A"], layer.LoraA.grad!, rtol, golden.Atol("grad_lora_A"), "grad_lora_A");
-        TensorAssert.Close(t["grad_lora_B"], layer.LoraB.grad!, rtol, golden.Atol("grad_lora_B"), "grad_lora_B");
-        if (golden.IsDora)
-            TensorAssert.Close(t["grad_magnitude"], layer.Magnitude!.grad!, rtol, golden.Atol("grad_magnitude"), "grad_magnitude");
-        Assert.Null(layer.Weight.grad);
-
-        layer.eval();
-        using (no_grad())
-        {
-            var yEval = layer.call(t["x"]);
-            var expectedEval = t.TryGetValue("y_eval", out var ye) ? ye : t["y"];
-            TensorAssert.Close(expectedEval, yEval, rtol, golden.Atol(t.ContainsKey("y_eval") ? "y_eval" : "y"), "y (eval)");
-            if (golden.Init) AssertInitEqualsBase(layer, linear, t["x"], yEval, path);
-
-            layer.Merge();
-            TensorAssert.Close(t["merged_weight"], layer.Weight, rtol, golden.Atol("merged_weight"), "merged_weight");
-            TensorAssert.Close(expectedEval, layer.call(t["x"]), rtol, golden.Atol("y"), "merged forward");
-            if (golden.Init)
+        GoldenLayerHarness.CheckTraining(golden, t, layer, t["x"].clone().requires_grad_(true));
+        GoldenLayerHarness.CheckEvalAndMerge(golden, t, layer,
+            evalOutput: yEval => { if (golden.Init) AssertInitEqualsBase(layer, linear, t["x"], yEval, path); },
+            merged: () =>
             {
+                if (!golden.Init) return;
                 // Merging at init multiplies W + s·B·A = W + 0 by m/n = 1: the base weight itself, so the merged layer
                 // runs the base's own F.linear on the same tensors.
                 TensorAssert.Equal(t["W"], layer.Weight.detach(), "merged weight at init vs W");
                 TensorAssert.Equal(F(linear, t["x"]), layer.call(t["x"]), "merged output at init vs base");
-            }
-            layer.Unmerge();
-            TensorAssert.Close(t["W"], layer.Weight, rtol, golden.Atol("merged_weight"), "unmerged weight");
-        }
+            });
     }
 
     private static Tensor F(Linear linear, Tensor x) => nn.functional.linear(x, linear.weight!, linear.bias);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DoraSharp.Cli;
 using DoraSharp.IO;
 using DoraSharp.Training;
 using Xunit;
@@ -108,7 +109,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IDisposable
         };
         foreach (var a in new[] { dll, "train-fixture", "--checkpoint-dir", Path.Combine(dir, "ck"), "--out", Path.Combine(dir, "out"), "--checkpoint-every", "7", "--keep", "2" })
             start.ArgumentList.Add(a);
-        start.Environment[CheckpointStore.FaultDelayVariable] = delayMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment[CheckpointFaultDelay.Variable] = delayMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Process.Start(start)!;
     }
 
