@@ -41,19 +41,29 @@ public static class ConvBackwardGuard
     public static void EnsureCorrect()
     {
         if (!Enabled) return;
+        EnsureCorrectWith(ConvBackwardCheck.Run, MkldnnBackend.IsAvailable, () => MkldnnBackend.Enabled = false, () => MkldnnBackend.Enabled);
+    }
+
+    /// <summary><see cref="EnsureCorrect"/> with the check and the switch passed in (tests fake a faulty backend).</summary>
+    internal static void EnsureCorrectWith(Func<ConvBackwardReport> check, bool canDisable, Action disable, Func<bool> mkldnnEnabled)
+    {
         ConvBackwardReport? switched = null;
         lock (Gate)
         {
-            if (Report is { Correct: true } && !(_repaired && MkldnnBackend.Enabled)) return;
-            var (report, repaired) = Decide(
-                ConvBackwardCheck.Run,
-                MkldnnBackend.IsAvailable,
-                () => MkldnnBackend.Enabled = false);
+            if (Report is { Correct: true } && !(_repaired && mkldnnEnabled())) return;
+            var (report, repaired) = Decide(check, canDisable, disable);
             Report = report;
             _repaired |= repaired;
             if (repaired) switched = report;
         }
         if (switched is not null) MkldnnDisabled?.Invoke(switched);
+    }
+
+    /// <summary>The guard's process-wide state, for tests that fake a check and put the real state back.</summary>
+    internal static (ConvBackwardReport? Report, bool Repaired) State
+    {
+        get { lock (Gate) return (Report, _repaired); }
+        set { lock (Gate) (Report, _repaired) = value; }
     }
 
     /// <summary>
