@@ -24,8 +24,8 @@ public static class BlasCheck
     public static BlasReport Run(bool measureSgemm = true)
     {
         var vendor = CpuIdentity.Vendor;
-        var mkl = NativeBlas.ReadMkl();
-        var global = NativeBlas.GlobalVendorCheck();
+        var mkl = NativeSymbols.ReadMkl();
+        var global = NativeSymbols.GlobalVendorCheck();
         var overrideActive = global is { Result: 1 };
         var reexecuted = Environment.GetEnvironmentVariable(MklVendorFix.GuardVariable) == "1";
         var path = mkl is null ? BlasPath.NoMkl

@@ -9,6 +9,8 @@ namespace DoraSharp;
 /// is unreachable, it throws rather than let a model train on wrong gradients.
 /// <see cref="LoraConv2d"/> and <see cref="LoraModel.Wrap"/> (for a model holding any convolution) call it,
 /// so users and tests are protected without doing anything. On machines without the fault nothing changes.
+/// The library prints nothing: the switch is reported by <see cref="MkldnnDisabled"/> and <see cref="Report"/>, which an
+/// application renders (the <c>dora</c> CLI writes one line to standard error).
 /// </summary>
 public static class ConvBackwardGuard
 {
@@ -23,8 +25,13 @@ public static class ConvBackwardGuard
     /// <summary>The last check's result (after the repair, if one was needed), or null before the first check.</summary>
     public static ConvBackwardReport? Report { get; private set; }
 
-    /// <summary>True when the guard switched oneDNN off because the check failed with it on.</summary>
-    public static bool Repaired { get; private set; }
+    /// <summary>
+    /// Raised (outside the guard's lock, on the thread that ran the check) each time the guard switches libtorch's oneDNN
+    /// kernels off process-wide because the check failed with them on; the argument is the check's result after the switch.
+    /// </summary>
+    public static event Action<ConvBackwardReport>? MkldnnDisabled;
+
+    private static bool _repaired; // the guard switched oneDNN off: a later switch back on makes it check again
 
     /// <summary>
     /// Makes sure float32 conv2d input gradients are right, once per process (later calls return at once
@@ -34,20 +41,29 @@ public static class ConvBackwardGuard
     public static void EnsureCorrect()
     {
         if (!Enabled) return;
+        EnsureCorrectWith(ConvBackwardCheck.Run, MkldnnBackend.IsAvailable, () => MkldnnBackend.Enabled = false, () => MkldnnBackend.Enabled);
+    }
+
+    /// <summary><see cref="EnsureCorrect"/> with the check and the switch passed in (tests fake a faulty backend).</summary>
+    internal static void EnsureCorrectWith(Func<ConvBackwardReport> check, bool canDisable, Action disable, Func<bool> mkldnnEnabled)
+    {
+        ConvBackwardReport? switched = null;
         lock (Gate)
         {
-            if (Report is { Correct: true } && !(Repaired && MkldnnBackend.Enabled)) return;
-            var (report, repaired) = Decide(
-                ConvBackwardCheck.Run,
-                MkldnnBackend.IsAvailable,
-                () => MkldnnBackend.Enabled = false);
+            if (Report is { Correct: true } && !(_repaired && mkldnnEnabled())) return;
+            var (report, repaired) = Decide(check, canDisable, disable);
             Report = report;
-            Repaired |= repaired;
-            if (repaired)
-                Console.Error.WriteLine(
-                    "DoraSharp: libtorch's oneDNN float32 conv2d backward gives wrong input gradients on this CPU; " +
-                    $"oneDNN kernels were switched off (see docs/known-issues.md). Now: {report}");
+            _repaired |= repaired;
+            if (repaired) switched = report;
         }
+        if (switched is not null) MkldnnDisabled?.Invoke(switched);
+    }
+
+    /// <summary>The guard's process-wide state, for tests that fake a check and put the real state back.</summary>
+    internal static (ConvBackwardReport? Report, bool Repaired) State
+    {
+        get { lock (Gate) return (Report, _repaired); }
+        set { lock (Gate) (Report, _repaired) = value; }
     }
 
     /// <summary>

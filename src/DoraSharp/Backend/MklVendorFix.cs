@@ -131,7 +131,7 @@ public static class MklVendorFix
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
         environment["LD_PRELOAD"] = environment.TryGetValue("LD_PRELOAD", out var preload) && preload.Length > 0 ? $"{library}:{preload}" : library;
         environment[GuardVariable] = "1";
-        var errno = NativeBlas.ReplaceProcess(program, argv, environment.Select(e => $"{e.Key}={e.Value}").ToList());
+        var errno = NativeSymbols.ReplaceProcess(program, argv, environment.Select(e => $"{e.Key}={e.Value}").ToList());
         return new(false, $"re-executing with the vendor fix failed (execve errno {errno}); MKL stays on its generic path.");
     }
 
@@ -140,11 +140,11 @@ public static class MklVendorFix
     {
         if (!OperatingSystem.IsLinux()) return new(false, "not Linux: the vendor fix is built for Linux x64 only.");
         return Decide(CpuIdentity.Vendor, ParseMode(Environment.GetEnvironmentVariable(SwitchVariable)), OverrideActive(),
-            Environment.GetEnvironmentVariable(GuardVariable) == "1", () => NativeBlas.ReadMkl() is not null, FindLibrary());
+            Environment.GetEnvironmentVariable(GuardVariable) == "1", () => NativeSymbols.ReadMkl() is not null, FindLibrary());
     }
 
     /// <summary>True when <c>mkl_serv_intel_cpu_true</c> resolves globally to a function returning 1 (a preloaded override).</summary>
-    internal static bool OverrideActive() => NativeBlas.GlobalVendorCheck() is { Result: 1 };
+    internal static bool OverrideActive() => NativeSymbols.GlobalVendorCheck() is { Result: 1 };
 
     /// <summary>The program to execute and its argv: the apphost, or `dotnet` with the entry assembly.</summary>
     private static (string Program, List<string> Argv) CurrentCommandLine(string[] args)

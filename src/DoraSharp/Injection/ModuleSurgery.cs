@@ -75,18 +75,16 @@ internal static class ModuleSurgery
     /// </summary>
     private static void Reregister(nn.Module parent, string name, nn.Module replacement)
     {
-        var table = typeof(nn.Module).GetField("_internal_submodules", BindingFlags.Instance | BindingFlags.NonPublic)?.GetValue(parent)
-                    as TorchSharp.Utils.OrderedDict<string, nn.Module>;
-        if (table is not null && table.ContainsKey(name)) table[name] = replacement;
+        var table = TorchSharpInternals.SubmoduleTable(parent);
+        if (table.ContainsKey(name)) table[name] = replacement;
         else parent.register_module(name, replacement);
     }
 
     private static void ReplaceInSequential(Sequential parent, string path, string name, nn.Module current, nn.Module replacement)
     {
         // Sequential.forward iterates a private List<IModule<Tensor,Tensor>>; named_children reads _names.
-        const BindingFlags Private = BindingFlags.Instance | BindingFlags.NonPublic;
-        var modules = typeof(Sequential).GetField("_modules", Private)?.GetValue(parent) as System.Collections.IList;
-        if (modules is null || replacement is not nn.IModule<Tensor, Tensor>)
+        var modules = TorchSharpInternals.SequentialModules(parent);
+        if (replacement is not nn.IModule<Tensor, Tensor>)
             throw new AdapterInjectionException(
                 $"Module '{path}' sits in a Sequential whose layout this TorchSharp version does not expose; " +
                 "build the model from a custom module with Module<Tensor, Tensor> fields instead.");

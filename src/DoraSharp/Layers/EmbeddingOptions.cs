@@ -7,16 +7,16 @@ namespace DoraSharp;
 /// <summary>
 /// The lookup options of a TorchSharp <see cref="Embedding"/> that change what PEFT's LoRA lookup computes.
 /// PEFT's <c>Embedding._embed</c> passes the base layer's <c>padding_idx</c>, <c>max_norm</c>,
-/// <c>norm_type</c>, <c>scale_grad_by_freq</c> and <c>sparse</c> to <c>F.embedding(x, lora_embedding_A.T)</c>,
-/// so the adapter needs them too. TorchSharp 0.107 keeps them in the native module's options and exposes
+/// <c>norm_type</c>, <c>scale_grad_by_freq</c> and <c>sparse</c> to <c>F.embedding(x, lora_embedding_A.T)</c>;
+/// the adapter follows padding_idx and refuses max_norm and scale_grad_by_freq (sparse only changes the gradient's
+/// storage: the adapter's gradients are dense). TorchSharp 0.107 keeps them in the native module's options and exposes
 /// none of them, so <see cref="Detect"/> observes them through the module's own forward and backward on a
 /// small probe weight (the base weight is neither read nor changed).
 /// </summary>
 /// <param name="PaddingIdx">Row whose lookups get no gradient, or null.</param>
 /// <param name="MaxNorm">Renormalisation bound of looked-up rows, or null.</param>
 /// <param name="ScaleGradByFreq">Gradients divided by each index's count in the batch.</param>
-/// <param name="Sparse">The weight gradient is a sparse tensor.</param>
-internal sealed record EmbeddingOptions(long? PaddingIdx, double? MaxNorm, bool ScaleGradByFreq, bool Sparse)
+internal sealed record EmbeddingOptions(long? PaddingIdx, double? MaxNorm, bool ScaleGradByFreq)
 {
     /// <summary>
     /// Finds the options of <paramref name="embedding"/>: swaps a (num_embeddings, 1) float64 probe in as its
@@ -24,7 +24,7 @@ internal sealed record EmbeddingOptions(long? PaddingIdx, double? MaxNorm, bool 
     /// <list type="bullet">
     /// <item>padding_idx: the one row whose gradient is 0;</item>
     /// <item>scale_grad_by_freq: a row looked up 3 times gets gradient 1 instead of 3;</item>
-    /// <item>sparse: the probe's gradient is sparse;</item>
+    /// <item>a sparse base's gradient is made dense before it is read;</item>
     /// <item>max_norm: the probe rows hold 1e30, and a forward with max_norm rescales the rows it reads to
     /// norm max_norm in place (for a one-column row every p-norm is |value|, so norm_type does not matter).</item>
     /// </list>
@@ -50,8 +50,7 @@ internal sealed record EmbeddingOptions(long? PaddingIdx, double? MaxNorm, bool 
         }
 
         var grad = probe.grad!;
-        var sparse = grad.is_sparse;
-        var g = (sparse ? grad.to_dense() : grad).reshape(-1);   // (num): lookups per row, scaled
+        var g = (grad.is_sparse ? grad.to_dense() : grad).reshape(-1);   // (num): lookups per row, scaled
         var zeros = g.eq(0).nonzero().reshape(-1);
         long? paddingIdx = zeros.numel() == 1 ? zeros.item<long>() : null;
         if (zeros.numel() > 1)
@@ -61,6 +60,6 @@ internal sealed record EmbeddingOptions(long? PaddingIdx, double? MaxNorm, bool 
 
         var values = probe.detach().reshape(-1);
         double? maxNorm = values.lt(Huge).any().item<bool>() ? values.min().item<double>() : null;
-        return new EmbeddingOptions(paddingIdx, maxNorm, scaleGradByFreq, sparse);
+        return new EmbeddingOptions(paddingIdx, maxNorm, scaleGradByFreq);
     }
 }

@@ -10,8 +10,8 @@ namespace DoraSharp;
 /// (with <c>DoraConv2dVariant</c> when <see cref="LoraConfig.UseDora"/>) computes. As in PEFT, <c>lora_A</c> is a
 /// convolution with the base layer's kernel, stride and padding (r output channels, no bias) and <c>lora_B</c> a
 /// 1×1 convolution (r → out, no bias), so y = base(x) + s·B(A(x)) and ΔW = s·(B·A) reshaped to W's shape.
-/// DoRA keeps one magnitude per output channel, of PEFT's shape (1, out, 1, 1), and takes the norm of
-/// W + ΔW over (in, kh, kw).
+/// With <see cref="LoraConfig.UseDora"/> the forward and merge are <see cref="DoraConv2dVariant"/>'s: one magnitude
+/// per output channel, of PEFT's shape (1, out, 1, 1), and the norm of W + ΔW over (in, kh, kw).
 /// State-dict keys: <c>weight</c>, <c>bias</c> (the base layer's, frozen), <c>lora_A.weight</c> (r, in, kh, kw),
 /// <c>lora_B.weight</c> (out, r, 1, 1) and, for DoRA, <c>lora_magnitude_vector</c> (1, out, 1, 1).
 /// <para>Refused with an <see cref="AdapterInjectionException"/>, because PEFT's own adapter would not match
@@ -24,7 +24,6 @@ public sealed class LoraConv2d : LoraLayer
 {
     private readonly Conv2d lora_A;
     private readonly Conv2d lora_B;
-    private readonly Dropout? lora_dropout;
     private readonly long[] _stride, _dilation;
     private readonly long[]? _padding;
     private readonly Padding? _paddingType;
@@ -56,12 +55,8 @@ public sealed class LoraConv2d : LoraLayer
         LoraInitializer.InitLinearFactors(lora_A.weight, lora_B.weight, config);
         register_module("lora_A", lora_A);
         register_module("lora_B", lora_B);
-        if (config.LoraDropout > 0)
-        {
-            lora_dropout = nn.Dropout(config.LoraDropout);
-            register_module("lora_dropout", lora_dropout);
-        }
-        if (config.UseDora) InitMagnitude(new[] { 1, OutChannels, 1, 1 });
+        AddDropout(config.LoraDropout);
+        InitVariant();
     }
 
     /// <summary>Input channels of the base layer.</summary>
@@ -79,9 +74,6 @@ public sealed class LoraConv2d : LoraLayer
     /// <inheritdoc/>
     public override Parameter LoraB => lora_B.weight;
 
-    /// <summary>Replaces dropout by a fixed function (tests reproduce PEFT's dropout with a recorded mask).</summary>
-    internal Func<Tensor, Tensor>? DropoutOverride { get; set; }
-
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
@@ -95,66 +87,23 @@ public sealed class LoraConv2d : LoraLayer
             using var y = forward(batched);
             return y.squeeze(0);
         }
+        if (Variant is not null) return Variant.Forward(this, x);
 
         using var scope = NewDisposeScope();
-        var xa = x.dtype == LoraA.dtype ? x : x.to(LoraA.dtype);
-        var dropped = training && (DropoutOverride is not null || lora_dropout is not null);
-        var xd = !dropped ? xa : DropoutOverride?.Invoke(xa) ?? lora_dropout!.call(xa);
-        var loraOut = lora_B.call(lora_A.call(xd));                      // (N, out, H', W')
-
-        if (!UseDora)
-            return scope.MoveToOuter(Cast(BaseConv(x, weight, bias).add_(loraOut.mul(Scaling)), x.dtype));
-
-        var norm = ForwardNorm();                                        // (out), detached
-        var scale = DoraMath.MagnitudeScale(Magnitude!.reshape(-1), norm).to(loraOut.dtype).view(1, -1, 1, 1);
-        if (UseReferenceDora || dropped)
-        {
-            // PEFT's _DoraConvNdLayer.forward, term for term: base(x) + (m/n − 1)·conv(x~, W) + (m/n)·s·B(A(x~)),
-            // where without dropout conv(x, W) is the base output less its bias.
-            var result = BaseConv(x, weight, bias);                      // (N, out, H', W')
-            var baseNoBias = dropped
-                ? BaseConv(xd, weight.to(xd.dtype), null)
-                : (bias is null ? result : result.sub(bias.view(1, -1, 1, 1))).to(loraOut.dtype);
-            return scope.MoveToOuter(Cast(result.add(DoraMath.OutputCorrection(scale, baseNoBias, loraOut, Scaling)), x.dtype));
-        }
-        // Without dropout that equals (m/n)·(conv(x, W) + s·B(A(x))) + bias: one convolution with W, fewer passes.
-        var directed = BaseConv(xa, weight.to(xa.dtype), null).add_(loraOut, alpha: Scaling);
-        var output = directed.mul(scale);
-        if (bias is not null) output.add_(bias.view(1, -1, 1, 1));
-        return scope.MoveToOuter(Cast(output, x.dtype));
+        var xa = AdapterInput(x);
+        var xd = DropoutActive ? ApplyDropout(xa) : xa;
+        var loraOut = LoraOutput(xd);                                    // (N, out, H', W')
+        return scope.MoveToOuter(Cast(BaseConv(x, weight, bias).add_(loraOut.mul(Scaling)), x.dtype));
     }
 
+    /// <summary>B(A(x~)): the unscaled LoRA output for the adapter input x~ (after dropout), (N, out, H', W').</summary>
+    internal Tensor LoraOutput(Tensor xd) => lora_B.call(lora_A.call(xd));
+
     /// <summary>The base layer's convolution with the given weight and bias (zero padding, see the class remarks).</summary>
-    private Tensor BaseConv(Tensor x, Tensor weight, Tensor? bias)
+    internal Tensor BaseConv(Tensor x, Tensor weight, Tensor? bias)
         => _paddingType is { } type
             ? F.conv2d_padding(x, weight, bias, _stride, type, _dilation)
             : F.conv2d(x, weight, bias, _stride, _padding, _dilation);
-
-    private static Tensor Cast(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
-
-    /// <summary>
-    /// n per output channel as PEFT's <c>_DoraConvNdLayer</c> computes it: lora_weight = B.view(out, r) @
-    /// A.view(r, −1) reshaped to W's shape, then ‖W + s·lora_weight‖ over (in, kh, kw). Detached.
-    /// </summary>
-    internal override Tensor ReferenceNorm()
-    {
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        var dtype = DoraMath.NormDType(Weight.dtype);
-        var r = LoraA.shape[0];
-        var loraWeight = LoraB.to(dtype).view(-1, r).mm(LoraA.to(dtype).view(r, -1)).reshape(Weight.shape);
-        var v = Weight.to(dtype).add(loraWeight, alpha: Scaling);                         // (out, in, kh, kw)
-        return scope.MoveToOuter(linalg.vector_norm(v, ord: 2, dims: new long[] { 1, 2, 3 }));
-    }
-
-    /// <inheritdoc/>
-    /// <remarks>W flattened to (out, in·kh·kw) with A (r, in·kh·kw) and B (out, r) is the Linear case.</remarks>
-    internal override Tensor FactoredDirectionNorm()
-    {
-        using var scope = NewDisposeScope();
-        var r = LoraA.shape[0];
-        return scope.MoveToOuter(FactoredNorm.LinearRowNorm(Weight.reshape(OutChannels, -1), LoraA.reshape(r, -1), LoraB.reshape(-1, r), Scaling));
-    }
 
     /// <summary>
     /// PEFT's <c>_ConvNd.get_delta_weight</c>: for a 1×1 kernel s·(B·A) as a matrix product; otherwise
@@ -173,18 +122,6 @@ public sealed class LoraConv2d : LoraLayer
             delta = F.conv2d(a.transpose(0, 1), b).transpose(0, 1).mul(Scaling);          // (out, in, kh, kw)
         return scope.MoveToOuter(delta.to(Weight.dtype).contiguous());
     }
-
-    /// <inheritdoc/>
-    protected override Tensor DirectionNorm(Tensor weight, Tensor deltaWeight)
-    {
-        using var scope = NewDisposeScope();
-        var dtype = DoraMath.NormDType(weight.dtype);
-        var v = weight.to(dtype).add(deltaWeight.to(dtype));                              // (out, in, kh, kw)
-        return scope.MoveToOuter(linalg.vector_norm(v, ord: 2, dims: new long[] { 1, 2, 3 })); // (out)
-    }
-
-    /// <inheritdoc/>
-    protected override Tensor WeightScaleView(Tensor scale) => scale.view(-1, 1, 1, 1); // (out, 1, 1, 1)
 
     /// <inheritdoc/>
     public override nn.Module<Tensor, Tensor> Unload()

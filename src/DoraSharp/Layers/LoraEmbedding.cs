@@ -6,7 +6,8 @@ namespace DoraSharp;
 
 /// <summary>
 /// A LoRA or DoRA adapter around an <see cref="Embedding"/> layer, computing what PEFT's
-/// <c>lora.Embedding</c> (with <c>DoraEmbeddingVariant</c> when <see cref="LoraConfig.UseDora"/>) computes:
+/// <c>lora.Embedding</c> (with <see cref="DoraEmbeddingVariant"/>, PEFT's <c>DoraEmbeddingVariant</c>, when
+/// <see cref="LoraConfig.UseDora"/>) computes:
 /// <code>
 /// LoRA: y = W[x] + s · (Aᵀ[x] @ Bᵀ)
 /// DoRA: y = (m/n) · W[x] + (m/n) · s · (Aᵀ[x] @ Bᵀ),   n_j = ‖column j of W + s·(B·A)ᵀ‖ over the vocabulary
@@ -48,7 +49,7 @@ public sealed class LoraEmbedding : LoraLayer
         LoraInitializer.InitEmbeddingFactors(lora_embedding_A, lora_embedding_B);
         register_parameter("lora_embedding_A", lora_embedding_A);
         register_parameter("lora_embedding_B", lora_embedding_B);
-        if (config.UseDora) InitMagnitude(new[] { EmbeddingDim });
+        InitVariant();
     }
 
     /// <summary>Vocabulary size of the base layer.</summary>
@@ -71,24 +72,23 @@ public sealed class LoraEmbedding : LoraLayer
     {
         var weight = Weight;
         if (!AdapterEnabled || IsMerged) return Lookup(weight, x);
+        if (Variant is not null) return Variant.Forward(this, x);
 
         using var scope = NewDisposeScope();
         var result = Lookup(weight, x);                                  // (..., dim)  base(x)
-        var loraOut = LoraLookup(x).matmul(LoraB.t());                   // (..., r) @ (r, dim) → (..., dim)
-        Tensor output;
-        if (!UseDora)
-        {
-            output = result.add(loraOut.mul(Scaling));
-        }
-        else
-        {
-            // PEFT's DoraEmbeddingLayer.forward and DoraEmbeddingVariant.forward, in their order of operations:
-            // dora = (m/n)·(Aᵀ[x] @ Bᵀ)·s; y = (m/n)·base(x) + dora.
-            var scale = DoraMath.MagnitudeScale(Magnitude!, ForwardNorm()).to(loraOut.dtype);   // (dim)
-            var dora = scale.mul(loraOut).mul_(Scaling);
-            output = scale.mul(result).add_(dora);
-        }
+        var loraOut = LoraOutput(x);                                     // (..., dim)
+        var output = result.add(loraOut.mul(Scaling));
         return scope.MoveToOuter(output.dtype == result.dtype ? output : output.to(result.dtype));
+    }
+
+    /// <summary>W[x], the base output.</summary>
+    internal Tensor BaseLookup(Tensor x) => Lookup(Weight, x);
+
+    /// <summary>Aᵀ[x] @ Bᵀ: the unscaled LoRA output, (..., r) @ (r, dim) → (..., dim).</summary>
+    internal Tensor LoraOutput(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(LoraLookup(x).matmul(LoraB.t()));
     }
 
     /// <summary>W[x]: the base lookup (the base weight is frozen, so no gradient options apply).</summary>
@@ -114,24 +114,6 @@ public sealed class LoraEmbedding : LoraLayer
     }
 
     /// <summary>
-    /// n per embedding dimension as PEFT's <c>get_weight_norm</c> computes it (fan_in_fan_out=True):
-    /// ‖Wᵀ + s·(Aᵀ @ Bᵀ)ᵀ‖ over the vocabulary, materialising the (num, dim) product. Detached.
-    /// </summary>
-    internal override Tensor ReferenceNorm()
-    {
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        var dtype = DoraMath.NormDType(Weight.dtype);
-        var loraWeight = LoraA.t().to(dtype).matmul(LoraB.t().to(dtype)).t();            // (dim, num)
-        var v = Weight.t().to(dtype).add(loraWeight, alpha: Scaling);                    // (dim, num)
-        return scope.MoveToOuter(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 }));
-    }
-
-    /// <inheritdoc/>
-    /// <remarks>The embedding norm is the Linear row norm of Wᵀ (dim, num) with A (r, num) and B (dim, r).</remarks>
-    internal override Tensor FactoredDirectionNorm() => FactoredNorm.LinearRowNorm(Weight.t(), LoraA, LoraB, Scaling);
-
-    /// <summary>
     /// PEFT's <c>Embedding.get_delta_weight</c>: ΔW = s·(B·A)ᵀ, shape (num_embeddings, embedding_dim),
     /// returned contiguous (in W's layout) so that W + ΔW has W's memory layout.
     /// </summary>
@@ -141,19 +123,6 @@ public sealed class LoraEmbedding : LoraLayer
         var delta = LoraB.matmul(LoraA).t().mul(Scaling).contiguous();    // (num, dim)
         return scope.MoveToOuter(delta.to(Weight.dtype));
     }
-
-    /// <inheritdoc/>
-    /// <remarks>Per embedding dimension: the norm of each column of W + ΔW, i.e. of each row of its transpose.</remarks>
-    protected override Tensor DirectionNorm(Tensor weight, Tensor deltaWeight)
-    {
-        using var scope = NewDisposeScope();
-        var dtype = DoraMath.NormDType(weight.dtype);
-        var v = weight.to(dtype).add(deltaWeight.to(dtype));                              // (num, dim)
-        return scope.MoveToOuter(linalg.vector_norm(v.t(), ord: 2, dims: new long[] { 1 })); // (dim)
-    }
-
-    /// <inheritdoc/>
-    protected override Tensor WeightScaleView(Tensor scale) => scale.unsqueeze(0); // (1, dim)
 
     /// <inheritdoc/>
     public override nn.Module<Tensor, Tensor> Unload()

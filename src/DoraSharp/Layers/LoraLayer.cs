@@ -5,19 +5,21 @@ using static TorchSharp.torch;
 namespace DoraSharp;
 
 /// <summary>
-/// What every LoRA/DoRA adapter layer shares: the frozen base parameters (registered under the base
-/// layer's own names, <c>weight</c> and <c>bias</c>, so a base checkpoint still loads into the wrapped
-/// model), the trainable factors and, for DoRA, the magnitude <c>lora_magnitude_vector</c>, plus the
-/// enable/merge state. Subclasses supply the layer-specific math.
+/// What every LoRA adapter layer shares: the frozen base parameters (registered under the base layer's own names,
+/// <c>weight</c> and <c>bias</c>, so a base checkpoint still loads into the wrapped model), the trainable factors,
+/// the LoRA dropout and the enable/merge state. Subclasses supply the layer-specific LoRA math. A variant such as
+/// DoRA (<see cref="LoraConfig.UseDora"/>) is not computed here: the layer delegates its init, merge, unmerge and
+/// forward to the variant <see cref="LoraVariants.For"/> chose (PEFT's <c>LoraVariant</c> seam), which also owns the
+/// variant's parameters (DoRA's <c>lora_magnitude_vector</c>).
 /// </summary>
 public abstract class LoraLayer : nn.Module<Tensor, Tensor>
 {
     /// <summary>State-dict name of the DoRA magnitude, as in PEFT's files.</summary>
-    public const string MagnitudeName = "lora_magnitude_vector";
+    public const string MagnitudeName = DoraVariant.MagnitudeName;
 
     private readonly bool _hasBias;
-    private readonly DoraNormCache _normCache = new();
-    private Tensor? _mergedNorm; // n recorded at merge time (DoRA), to undo the merge exactly as PEFT does
+    private Dropout? _dropout;
+    private Tensor? _unmergeState; // what the variant recorded at merge time (DoRA: n), to undo the merge exactly as PEFT does
 
     /// <summary>Registers the base layer's parameters on this wrapper, frozen.</summary>
     protected LoraLayer(string name, nn.Module baseLayer, Parameter weight, Parameter? bias, LoraConfig config)
@@ -79,6 +81,9 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// <summary>True when this is a DoRA adapter (it has a magnitude).</summary>
     public bool UseDora => Config.UseDora;
 
+    /// <summary>The variant this layer delegates to (DoRA), or null for plain LoRA; set by <see cref="InitVariant"/>.</summary>
+    internal LoraVariant? Variant { get; private set; }
+
     /// <summary>When false the layer returns the base output exactly.</summary>
     public bool AdapterEnabled { get; set; } = true;
 
@@ -88,7 +93,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Selects the straightforward PEFT-equivalent DoRA computation instead of the default fast path
     /// (kept for checking; both pass the golden tests). Set it for second-order gradients (<c>create_graph</c>):
-    /// the fast Linear path's hand-written backward is not differentiable itself.
+    /// the fast Linear path's hand-written backward is not differentiable itself. No effect on plain LoRA.
     /// </summary>
     public bool UseReferenceDora { get; set; }
 
@@ -99,7 +104,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     public Parameter? Bias => _hasBias ? get_parameter("bias") : null;
 
     /// <summary>The DoRA magnitude m, or null for plain LoRA.</summary>
-    public Parameter? Magnitude => UseDora ? get_parameter(MagnitudeName) : null;
+    public Parameter? Magnitude => Variant is DoraVariant ? DoraVariant.Magnitude(this) : null;
 
     /// <summary>The low-rank factor A as a tensor of PEFT's <c>lora_A.weight</c> shape.</summary>
     public abstract Parameter LoraA { get; }
@@ -114,48 +119,47 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// <summary>The scaled update ΔW = s·B·A in the base weight's layout and dtype.</summary>
     public abstract Tensor DeltaWeight();
 
-    /// <summary>Row norms n = ‖W + ΔW‖ over every axis but the DoRA magnitude's, in float32 or wider.</summary>
-    protected abstract Tensor DirectionNorm(Tensor weight, Tensor deltaWeight);
+    /// <summary>Drops the variant's cached eval-mode values (DoRA's row norm).</summary>
+    public void InvalidateCache() => Variant?.InvalidateCache();
 
     /// <summary>
-    /// The detached norm n = ‖W + s·B·A‖ (one value per magnitude entry, flat) computed as PEFT's
-    /// <c>get_weight_norm</c> does, materialising B·A.
+    /// Attaches the variant <see cref="LoraVariants.For"/> chooses and lets it create its parameters: called by each
+    /// layer's constructor after its factors and dropout, so the variant's parameters follow them in the state dict.
     /// </summary>
-    internal abstract Tensor ReferenceNorm();
-
-    /// <summary>The same norm as <see cref="ReferenceNorm"/> without materialising B·A (<see cref="DoraSharp.FactoredNorm"/>).</summary>
-    internal abstract Tensor FactoredDirectionNorm();
-
-    /// <summary>
-    /// The detached DoRA norm for a forward pass: PEFT's literal computation when <see cref="UseReferenceDora"/>
-    /// is set, else the factored one, kept between eval-mode calls while W, A and B are unchanged.
-    /// </summary>
-    protected Tensor ForwardNorm() => UseReferenceDora ? ReferenceNorm() : _normCache.Get(this, training);
-
-    /// <summary>Drops the cached eval-mode DoRA norm.</summary>
-    public void InvalidateCache() => _normCache.Invalidate();
-
-    /// <summary>The base weight reshaped/broadcast factor for m / n, in the weight's layout.</summary>
-    protected abstract Tensor WeightScaleView(Tensor scale);
-
-    /// <summary>
-    /// ‖W + s·B·A‖ for the magnitude's initialisation, flat: by default through the materialised ΔW, as PEFT's
-    /// <c>update_layer</c>; a layer whose factored norm avoids the (out, in) temporaries overrides it.
-    /// </summary>
-    protected virtual Tensor InitialNorm() => DirectionNorm(Weight, DeltaWeight());
-
-    /// <summary>
-    /// Creates the DoRA magnitude, initialised to the norm of W + s·B·A (PEFT's
-    /// <c>DoraLinearLayer.update_layer</c>), so that at initialisation the DoRA layer equals the base layer.
-    /// </summary>
-    protected void InitMagnitude(long[] shape)
+    protected void InitVariant()
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var norm = InitialNorm().reshape(shape);
-        var magnitude = NewParameter(norm.detach().clone().MoveToOuterDisposeScope(), requiresGrad: true);
-        register_parameter(MagnitudeName, magnitude);
+        Variant = LoraVariants.For(this);
+        Variant?.Init(this);
     }
+
+    /// <summary>Registers a variant's parameter (DoRA's magnitude) on this layer, under PEFT's name.</summary>
+    internal void RegisterVariantParameter(string name, Parameter parameter) => register_parameter(name, parameter);
+
+    /// <summary>
+    /// Adds PEFT's <c>lora_dropout</c> (on the adapter's input only) when <paramref name="p"/> &gt; 0. Linear and
+    /// Conv2d; an Embedding has none (PEFT's <c>Embedding.forward</c> never calls its dropout).
+    /// </summary>
+    protected void AddDropout(double p)
+    {
+        if (p <= 0) return;
+        _dropout = nn.Dropout(p);
+        register_module("lora_dropout", _dropout);
+    }
+
+    /// <summary>Replaces dropout by a fixed function (tests reproduce PEFT's dropout with a recorded mask).</summary>
+    internal Func<Tensor, Tensor>? DropoutOverride { get; set; }
+
+    /// <summary>True when this forward applies dropout to the adapter's input (training, with a dropout).</summary>
+    internal bool DropoutActive => training && (DropoutOverride is not null || _dropout is not null);
+
+    /// <summary>x~: the dropout applied to the adapter input <paramref name="xa"/> (only when <see cref="DropoutActive"/>).</summary>
+    internal Tensor ApplyDropout(Tensor xa) => DropoutOverride?.Invoke(xa) ?? _dropout!.call(xa);
+
+    /// <summary>The input in the adapter's dtype (float32 for a float16/bfloat16 base), converted only when it differs.</summary>
+    internal Tensor AdapterInput(Tensor x) => x.dtype == LoraA.dtype ? x : x.to(LoraA.dtype);
+
+    /// <summary>Converts <paramref name="t"/> only when its dtype differs: each <c>.to()</c> is a native call even when it changes nothing.</summary>
+    internal static Tensor Cast(Tensor t, ScalarType dtype) => t.dtype == dtype ? t : t.to(dtype);
 
     /// <summary>
     /// Sets the DoRA magnitude to ‖W + s·B·A‖ for the current W, A and B — DoRA's initialisation, as PEFT's
@@ -163,12 +167,11 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// </summary>
     public void ResetMagnitude()
     {
-        if (!UseDora) throw new InvalidOperationException($"Adapter '{GetName()}' is LoRA, not DoRA: it has no magnitude.");
+        if (Variant is not DoraVariant dora) throw new InvalidOperationException($"Adapter '{GetName()}' is LoRA, not DoRA: it has no magnitude.");
         if (IsMerged) throw new InvalidOperationException($"Adapter '{GetName()}' is merged; unmerge it first.");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var m = Magnitude!;
-        m.copy_(InitialNorm().reshape(m.shape));
+        dora.ResetMagnitude(this);
         OnWeightChanged();
     }
 
@@ -185,18 +188,13 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         return scope.MoveToOuter(weight);
     }
 
-    /// <summary>The merged weight and, for DoRA, the norm n it used (PEFT's merge with safe_merge=True).</summary>
-    private (Tensor Merged, Tensor? Norm) ComputeMerged()
+    /// <summary>The merged weight and what the variant needs to undo the merge (PEFT's merge with safe_merge=True).</summary>
+    private (Tensor Merged, Tensor? UnmergeState) ComputeMerged()
     {
         using var noGrad = no_grad();
         var weight = Weight;
         var delta = DeltaWeight();
-        if (!UseDora) return (weight.add(delta), null);
-        var dtype = DoraMath.NormDType(weight.dtype);
-        var v = weight.to(dtype).add(delta.to(dtype));
-        var norm = DirectionNorm(weight, delta);
-        var scale = DoraMath.MagnitudeScale(Magnitude!.detach().reshape(-1).to(dtype), norm);
-        return (v.mul_(WeightScaleView(scale)).to(weight.dtype), norm);
+        return Variant is null ? (weight.add(delta), null) : Variant.MergedWeight(this, weight, delta);
     }
 
     /// <summary>Folds the adapter into the base weight (PEFT's <c>merge(safe_merge=True)</c>).</summary>
@@ -206,15 +204,15 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         if (IsMerged) throw new InvalidOperationException($"Adapter '{GetName()}' is already merged.");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var (merged, norm) = ComputeMerged();
+        var (merged, state) = ComputeMerged();
         if (!merged.isfinite().all().item<bool>())
             throw new InvalidOperationException($"Merging adapter '{GetName()}' produced NaN or Inf; the weight was left unmerged.");
         Weight.copy_(merged);
-        if (norm is not null)
+        if (state is not null)
         {
-            _mergedNorm?.Dispose();
-            _mergedNorm = norm.detach().MoveToOuterDisposeScope();
-            _mergedNorm.DetachFromDisposeScope();
+            _unmergeState?.Dispose();
+            _unmergeState = state.detach().MoveToOuterDisposeScope();
+            _unmergeState.DetachFromDisposeScope();
         }
         IsMerged = true;
         OnWeightChanged();
@@ -228,18 +226,11 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
         using var noGrad = no_grad();
         var weight = Weight;
         var delta = DeltaWeight();
-        if (UseDora)
+        if (Variant is not null)
         {
-            var dtype = DoraMath.NormDType(weight.dtype);
-            var scale = DoraMath.MagnitudeScale(Magnitude!.reshape(-1).to(dtype), _mergedNorm!);
-            var restored = weight.to(dtype).div(WeightScaleView(scale)).sub_(delta.to(dtype)).to(weight.dtype);
-            // A row whose magnitude is 0 was merged to zeros: its base row cannot be recovered by division.
-            if (!restored.isfinite().all().item<bool>())
-                throw new InvalidOperationException(
-                    $"Cannot unmerge adapter '{GetName()}': a row has magnitude 0, so the merge erased its base weight. Reload the base weights instead.");
-            weight.copy_(restored);
-            _mergedNorm!.Dispose();
-            _mergedNorm = null;
+            weight.copy_(Variant.UnmergedWeight(this, weight, delta, _unmergeState));
+            _unmergeState?.Dispose();
+            _unmergeState = null;
         }
         else
         {
@@ -250,7 +241,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Called after the base weight changed in place (merge, unmerge, load): drop caches.</summary>
-    protected virtual void OnWeightChanged() => _normCache.Invalidate();
+    protected virtual void OnWeightChanged() => Variant?.InvalidateCache();
 
     /// <summary>
     /// Returns the base layer with this adapter's current weight (merged or not) and bias; the adapter
@@ -267,14 +258,14 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     {
         if (disposing)
         {
-            _normCache.Invalidate();
-            _mergedNorm?.Dispose();
-            _mergedNorm = null;
-            var table = ParameterTable();
+            Variant?.Dispose();
+            _unmergeState?.Dispose();
+            _unmergeState = null;
+            var table = TorchSharpInternals.ParameterTable(this);
             // TorchSharp's Module.Dispose reaches a module once per ancestor, so this runs more than once inside
             // a nested model; OrderedDict.Remove throws for a missing key.
             foreach (var shared in new[] { "weight", "bias" })
-                if (table is not null && table.ContainsKey(shared)) table.Remove(shared);
+                if (table.ContainsKey(shared)) table.Remove(shared);
         }
         base.Dispose(disposing);
     }
@@ -286,7 +277,7 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// </summary>
     internal void AdoptBase(Parameter weight, Parameter? bias)
     {
-        var table = ParameterTable() ?? throw new InvalidOperationException("This TorchSharp version does not expose a module's parameter table.");
+        var table = TorchSharpInternals.ParameterTable(this);
         if (!ReferenceEquals(table["weight"], weight)) table["weight"] = weight;
         if (_hasBias && bias is not null && !ReferenceEquals(table["bias"], bias)) table["bias"] = bias;
         OnWeightChanged();
@@ -295,32 +286,13 @@ public abstract class LoraLayer : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Makes <paramref name="module"/> hold <paramref name="value"/> as its parameter <paramref name="name"/>, when it holds
     /// another object: the base layer of an adapter is out of the model, so <c>.to()</c> replaced (and disposed) the
-    /// parameters only in this wrapper. TorchSharp's setters (Linear.weight …) touch the old, disposed tensor and
-    /// throw, so the registered entry and the field behind the property are rebound directly, as <c>.to()</c> does.
+    /// parameters only in this wrapper (<see cref="TorchSharpInternals.RebindParameter"/>).
     /// </summary>
-    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075",
-        Justification = "The fields of TorchSharp's Linear, Embedding or Conv2d that hold their parameters, which TorchSharp's own .to() rebinds the same way.")]
     protected static void RebindParameter(nn.Module module, string name, Parameter value)
-    {
-        const System.Reflection.BindingFlags Flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;
-        var old = module.get_parameter(name);
-        if (ReferenceEquals(old, value)) return;
-        var table = typeof(nn.Module).GetField("_internal_params", Flags)?.GetValue(module) as TorchSharp.Utils.OrderedDict<string, Parameter>
-                    ?? throw new InvalidOperationException("This TorchSharp version does not expose a module's parameter table.");
-        table[name] = value;
-        for (var t = module.GetType(); t is not null && t != typeof(nn.Module); t = t.BaseType)
-            foreach (var field in t.GetFields(Flags | System.Reflection.BindingFlags.DeclaredOnly))
-                if (typeof(Tensor).IsAssignableFrom(field.FieldType) && ReferenceEquals(field.GetValue(module), old))
-                    field.SetValue(module, value);
-    }
-
-    // TorchSharp keeps a module's parameters in a private table; register_parameter refuses a name already in it.
-    private TorchSharp.Utils.OrderedDict<string, Parameter>? ParameterTable()
-        => typeof(nn.Module).GetField("_internal_params", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
-            ?.GetValue(this) as TorchSharp.Utils.OrderedDict<string, Parameter>;
+        => TorchSharpInternals.RebindParameter(module, name, value);
 
     /// <summary>Creates a parameter that outlives any dispose scope open at construction time.</summary>
-    protected static Parameter NewParameter(Tensor data, bool requiresGrad)
+    protected internal static Parameter NewParameter(Tensor data, bool requiresGrad)
     {
         var p = new Parameter(data, requires_grad: requiresGrad);
         p.DetachFromDisposeScope();

@@ -6,8 +6,8 @@ namespace DoraSharp;
 /// <summary>
 /// The DoRA arithmetic (Liu et al. 2024, "DoRA: Weight-Decomposed Low-Rank Adaptation", arXiv 2402.09353)
 /// as pure tensor functions. Notation: W the frozen base weight (out, in), V = W + s·B·A the adapted
-/// direction, n = ‖V‖ per output row, m the trained magnitude (one value per output feature), and the
-/// adapted weight W' = (m / n) · V (paper eq. 5). The layers delegate here.
+/// direction, n = ‖V‖ per output row (the row norm, <see cref="DoraRowNorm"/>), m the trained magnitude (one value per output feature), and the
+/// adapted weight W' = (m / n) · V (paper eq. 5). The DoRA variants (Variants/Dora) delegate here.
 /// </summary>
 public static class DoraMath
 {
@@ -27,29 +27,13 @@ public static class DoraMath
         => weightDType == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
     /// <summary>
-    /// Row-wise L2 norm of V = W + s·(B·A), computed the straightforward way (materialising V), as PEFT's
-    /// <c>DoraLinearLayer.get_weight_norm</c> does. Shape (out). Not differentiated: callers run it under
-    /// no_grad because the paper (§4.3) treats the norm as a constant in backprop.
-    /// </summary>
-    /// <param name="weight">W, (out, in).</param>
-    /// <param name="lowRankProduct">B·A unscaled, (out, in).</param>
-    /// <param name="scaling">s.</param>
-    public static Tensor WeightNorm(Tensor weight, Tensor lowRankProduct, double scaling)
-    {
-        var dtype = NormDType(weight.dtype);
-        using var scope = NewDisposeScope();
-        var v = weight.to(dtype).add(lowRankProduct.to(dtype), alpha: scaling); // (out, in)
-        return scope.MoveToOuter(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 }));
-    }
-
-    /// <summary>
     /// The factor m / n applied to each output row, with the divisor floored at <see cref="NormFloor"/>.
     /// </summary>
-    public static Tensor MagnitudeScale(Tensor magnitude, Tensor weightNorm)
-        => magnitude.div(FlooredNorm(weightNorm));
+    public static Tensor MagnitudeScale(Tensor magnitude, Tensor rowNorm)
+        => magnitude.div(FlooredNorm(rowNorm));
 
     /// <summary>The divisor of m / n: the norm floored at <see cref="NormFloor"/>.</summary>
-    public static Tensor FlooredNorm(Tensor weightNorm) => weightNorm.clamp_min(NormFloor);
+    public static Tensor FlooredNorm(Tensor rowNorm) => rowNorm.clamp_min(NormFloor);
 
     /// <summary>
     /// PEFT's DoRA output correction, added to the base output: (m/n − 1)·baseNoBias + (m/n)·s·loraOut,

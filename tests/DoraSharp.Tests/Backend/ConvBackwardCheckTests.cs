@@ -50,6 +50,39 @@ public sealed class ConvBackwardCheckTests
     }
 
     [Fact]
+    public void The_guard_reports_a_repair_through_its_event_and_prints_nothing()
+    {
+        var saved = ConvBackwardGuard.State;
+        var previousError = Console.Error;
+        var stderr = new StringWriter();
+        var raised = new List<ConvBackwardReport>();
+        void OnDisabled(ConvBackwardReport r) => raised.Add(r);
+        ConvBackwardGuard.MkldnnDisabled += OnDisabled;
+        try
+        {
+            Console.SetError(stderr);
+            ConvBackwardGuard.State = (null, false);
+            var disabled = false;
+            ConvBackwardGuard.EnsureCorrectWith(() => Report(disabled ? 2e-6 : 7.5), canDisable: true, () => disabled = true, () => !disabled);
+            Assert.True(disabled);
+            var report = Assert.Single(raised);
+            Assert.Equal(2e-6, report.MaxRelativeError);
+            Assert.Equal((report, true), ConvBackwardGuard.State);
+
+            // Checked once: a second call with oneDNN still off neither checks nor raises again.
+            ConvBackwardGuard.EnsureCorrectWith(() => throw new InvalidOperationException("checked twice"), canDisable: true, () => { }, () => false);
+            Assert.Single(raised);
+            Assert.Equal("", stderr.ToString());
+        }
+        finally
+        {
+            Console.SetError(previousError);
+            ConvBackwardGuard.MkldnnDisabled -= OnDisabled;
+            ConvBackwardGuard.State = saved;
+        }
+    }
+
+    [Fact]
     public void The_guard_keeps_a_correct_backend_as_it_is()
     {
         var disabled = false;

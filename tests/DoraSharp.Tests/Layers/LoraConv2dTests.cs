@@ -89,7 +89,7 @@ public sealed class LoraConv2dTests
         if (eval) { fast.eval(); reference.eval(); } else { fast.train(); reference.train(); }
         var x = randn(3, 5, 9, 9);
         TensorAssert.Close(reference.call(x), fast.call(x), 1e-5, 1e-6, "output");
-        TensorAssert.Close(reference.ReferenceNorm(), fast.FactoredDirectionNorm(), 1e-6, 1e-7, "norm");
+        TensorAssert.Close(((DoraVariant)reference.Variant!).RowNorm(reference, RowNormMode.Reference), ((DoraVariant)fast.Variant!).RowNorm(fast, RowNormMode.Factored), 1e-6, 1e-7, "norm");
     }
 
     [Fact]
@@ -143,7 +143,7 @@ public sealed class LoraConv2dTests
         layer.train();
         // PEFT: base(x) + (m/n − 1)·conv(x~, W) + (m/n)·s·B(A(x~)), x~ = dropout(x).
         var xd = x * mask;
-        var scale = (layer.Magnitude!.reshape(-1) / layer.ReferenceNorm()).view(1, -1, 1, 1);
+        var scale = (layer.Magnitude!.reshape(-1) / ((DoraVariant)layer.Variant!).RowNorm(layer, RowNormMode.Reference)).view(1, -1, 1, 1);
         var loraOut = F.conv2d(F.conv2d(xd, layer.LoraA, padding: new long[] { 1, 1 }), layer.LoraB);
         var expected = conv.call(x) + (scale - 1) * F.conv2d(xd, conv.weight, padding: new long[] { 1, 1 }) + scale * loraOut * 2.0;
         TensorAssert.Close(expected, layer.call(x), 1e-12, 1e-12, "dropout forward");

@@ -43,7 +43,8 @@ public sealed class LoraLinearGoldenTests
             linear.weight!.copy_(t["W"]);
             if (golden.HasBias) linear.bias!.copy_(t["bias"]);
         }
-        var layer = new LoraLinear(linear, GoldenLayerHarness.Config(golden)) { UseReferenceDora = path == "reference", SmallLayerPathEnabled = path != "fused" };
+        var layer = new LoraLinear(linear, GoldenLayerHarness.Config(golden)) { UseReferenceDora = path == "reference" };
+        if (layer.Variant is DoraLinearVariant dora) dora.SmallLayerPathEnabled = path != "fused";
         GoldenLayerHarness.LoadFactors(golden, t, layer);
         if (t.TryGetValue("dropout_mask", out var mask)) layer.DropoutOverride = x => x.mul(mask);
 
@@ -78,7 +79,7 @@ public sealed class LoraLinearGoldenTests
         if (layer.UseDora)
         {
             var m = layer.Magnitude!.detach();
-            var n = path == "reference" ? layer.ReferenceNorm() : layer.FactoredDirectionNorm();
+            var n = ((DoraVariant)layer.Variant!).RowNorm(layer, path == "reference" ? RowNormMode.Reference : RowNormMode.Factored);
             TensorAssert.Equal(m, n, "magnitude m vs the forward's norm n at init");
             TensorAssert.Equal(ones_like(m), DoraMath.MagnitudeScale(m, n), "m/n at init");
         }

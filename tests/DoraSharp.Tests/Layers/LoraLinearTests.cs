@@ -174,7 +174,7 @@ public sealed class LoraLinearTests
         }
         // The truth: the same inputs summed in float64.
         var exact = linalg.vector_norm(w.to(ScalarType.Float64) + s * b.to(ScalarType.Float64).matmul(a.to(ScalarType.Float64)), dims: new long[] { 1 });
-        var factored = FactoredNorm.LinearRowNorm(w, a, b, s).to(ScalarType.Float64);
+        var factored = DoraRowNorm.Factored(w, a, b, s).to(ScalarType.Float64);
         var relative = ((factored - exact).abs() / exact).max().item<double>();
         Assert.True(relative < tol, $"max relative error {relative:E2}");
         if (dtype != ScalarType.Float32) return;

@@ -4,26 +4,27 @@ using static TorchSharp.torch;
 namespace DoraSharp;
 
 /// <summary>
-/// Supplies a DoRA layer's detached norm n. In training mode A and B change every step, so n
-/// is recomputed (factored, see <see cref="FactoredNorm"/>). In eval mode n is kept and reused while
-/// A, B and W are unchanged — PEFT's docs measure unmerged DoRA inference at +139 % over LoRA without
-/// such a cache. Validity is checked, not assumed: A and B are compared exactly with snapshots
-/// (O(r·(in+out)), cheap next to a pass over W) and W by identity (<c>.to()</c> replaces it); merge,
-/// unmerge and loads invalidate explicitly. The one change it cannot see is an in-place write into W
-/// by user code in eval mode: call <see cref="LoraModel.InvalidateCaches"/> after one.
+/// The cached mode of a DoRA variant's row norm n (<see cref="RowNormMode.Cached"/>). In training mode A and B
+/// change every step, so n is recomputed (factored, see <see cref="DoraRowNorm.Factored"/>). In eval mode n is kept
+/// and reused while A, B and W are unchanged — PEFT's docs measure unmerged DoRA inference at +139 % over LoRA
+/// without such a cache. Validity is checked, not assumed: A and B are compared exactly with snapshots
+/// (O(r·(in+out)), cheap next to a pass over W) and W by identity (<c>.to()</c> replaces it); merge, unmerge and
+/// loads invalidate explicitly. The one change it cannot see is an in-place write into W by user code in eval mode:
+/// call <see cref="LoraModel.InvalidateCaches"/> after one.
 /// Deliberately not a module field of tensor type: <c>RegisterComponents</c> would make it a buffer.
 /// </summary>
-internal sealed class DoraNormCache
+internal sealed class RowNormCache
 {
     private Tensor? _norm, _a, _b;
     private IntPtr _weightHandle;
 
-    public Tensor Get(LoraLayer layer, bool training)
+    /// <summary>n for <paramref name="layer"/>: <paramref name="factored"/>'s, recomputed in training, kept in eval mode.</summary>
+    public Tensor Get(LoraLayer layer, Func<LoraLayer, Tensor> factored, bool training)
     {
         if (training)
         {
             Invalidate();
-            return layer.FactoredDirectionNorm();
+            return factored(layer);
         }
         var w = layer.Weight;
         if (_norm is not null && _weightHandle == w.Handle && SameValues(_a!, layer.LoraA) && SameValues(_b!, layer.LoraB))
@@ -31,7 +32,7 @@ internal sealed class DoraNormCache
         Invalidate();
         using (no_grad())
         {
-            _norm = layer.FactoredDirectionNorm().DetachFromDisposeScope();
+            _norm = factored(layer).DetachFromDisposeScope();
             _a = layer.LoraA.detach().clone().DetachFromDisposeScope();
             _b = layer.LoraB.detach().clone().DetachFromDisposeScope();
         }
@@ -42,6 +43,7 @@ internal sealed class DoraNormCache
     private static bool SameValues(Tensor snapshot, Tensor current)
         => snapshot.shape.SequenceEqual(current.shape) && snapshot.allclose(current, rtol: 0, atol: 0);
 
+    /// <summary>Frees the kept norm and snapshots.</summary>
     public void Invalidate()
     {
         _norm?.Dispose(); _a?.Dispose(); _b?.Dispose();

@@ -4,12 +4,14 @@ using TorchSharp;
 namespace DoraSharp;
 
 /// <summary>
-/// Every native symbol the BLAS check and the MKL vendor fix use, in one place (issue 15): oneMKL's service
-/// functions that libtorch_cpu.so exports (MKL is linked into it), the process-wide resolution of
-/// <c>mkl_serv_intel_cpu_true</c> (what MKL's own calls bind to), and libc's <c>dladdr</c> and <c>execve</c>.
-/// Nothing here throws for a missing symbol: callers get null or false and report "unknown".
+/// Every native symbol DoraSharp uses, in one place (issues 14 and 15; TorchSharp's private managed fields are in
+/// <see cref="TorchSharpInternals"/>): libtorch's oneDNN switch (<c>at::Context::setUserEnabledMkldnn</c>, which
+/// TorchSharp 0.107 does not expose), oneMKL's service functions that libtorch_cpu.so exports (MKL is linked into it),
+/// the process-wide resolution of <c>mkl_serv_intel_cpu_true</c> (what MKL's own calls bind to), and libc's
+/// <c>dladdr</c> and <c>execve</c>. Nothing here throws for a missing symbol: these are optional features, so callers
+/// get null or false and report "unavailable" or "unknown".
 /// </summary>
-internal static class NativeBlas
+internal static class NativeSymbols
 {
     /// <summary>The MKL function the vendor fix overrides (native/mkl-vendor-fix/mkl_vendor_fix.c).</summary>
     public const string VendorCheckSymbol = "mkl_serv_intel_cpu_true";
@@ -32,6 +34,54 @@ internal static class NativeBlas
     [DllImport("libc.so.6", EntryPoint = "execve", SetLastError = true)]
     private static extern int ExecVe(string path, string?[] argv, string?[] envp);
 
+    // (at::globalContext(), Context::userEnabledMkldnn() const, Context::setUserEnabledMkldnn(bool)):
+    // Itanium C++ ABI names (Linux, macOS; verified on Linux x64 with libtorch 2.10), then MSVC names
+    // (Windows x64; not verified here). An MSVC name encodes the signature, so a wrong guess fails to resolve.
+    private static readonly (string Context, string Get, string Set)[] MkldnnSymbols =
+    {
+        ("_ZN2at13globalContextEv", "_ZNK2at7Context17userEnabledMkldnnEv", "_ZN2at7Context20setUserEnabledMkldnnEb"),
+        ("?globalContext@at@@YAAEAVContext@1@XZ", "?userEnabledMkldnn@Context@at@@QEBA_NXZ", "?setUserEnabledMkldnn@Context@at@@QEAAX_N@Z"),
+    };
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate IntPtr GlobalContextFn();
+
+    /// <summary>Reads libtorch's oneDNN switch of the context it is bound to.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    [return: MarshalAs(UnmanagedType.U1)]
+    public delegate bool MkldnnGetFn(IntPtr context);
+
+    /// <summary>Sets libtorch's oneDNN switch of the context it is bound to.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void MkldnnSetFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool value);
+
+    /// <summary>libtorch's global context and its oneDNN switch's getter and setter.</summary>
+    public sealed record MkldnnSwitch(IntPtr Context, MkldnnGetFn Get, MkldnnSetFn Set);
+
+    /// <summary>Finds the oneDNN switch in the loaded libtorch, or null where its symbols are not exported.</summary>
+    public static MkldnnSwitch? FindMkldnnSwitch()
+    {
+        if (!TryLoadTorchCpu(out var library)) return null;
+        foreach (var (context, get, set) in MkldnnSymbols)
+        {
+            if (NativeLibrary.TryGetExport(library, context, out var contextFn)
+                && NativeLibrary.TryGetExport(library, get, out var getFn)
+                && NativeLibrary.TryGetExport(library, set, out var setFn))
+            {
+                var ctx = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(contextFn)();
+                return new MkldnnSwitch(ctx, Marshal.GetDelegateForFunctionPointer<MkldnnGetFn>(getFn), Marshal.GetDelegateForFunctionPointer<MkldnnSetFn>(setFn));
+            }
+        }
+        return null;
+    }
+
+    // libtorch_cpu, loaded by TorchSharp (through which its native code is found).
+    private static bool TryLoadTorchCpu(out IntPtr library)
+    {
+        torch.InitializeDeviceType(DeviceType.CPU);   // makes sure TorchSharp has loaded libtorch
+        return NativeLibrary.TryLoad("torch_cpu", typeof(torch).Assembly, null, out library);
+    }
+
     /// <summary>What libtorch's MKL says about itself; null fields where a symbol is missing.</summary>
     public sealed record MklFacts(string? Version, int? CodePath, bool? OwnVendorCheck);
 
@@ -41,8 +91,7 @@ internal static class NativeBlas
     /// </summary>
     public static MklFacts? ReadMkl()
     {
-        torch.InitializeDeviceType(DeviceType.CPU);   // makes sure TorchSharp has loaded libtorch
-        if (!NativeLibrary.TryLoad("torch_cpu", typeof(torch).Assembly, null, out var library)) return null;
+        if (!TryLoadTorchCpu(out var library)) return null;
         if (!NativeLibrary.TryGetExport(library, VendorCheckSymbol, out var ownCheck)) return null;
         string? version = null;
         if (NativeLibrary.TryGetExport(library, "MKL_Get_Version_String", out var versionFn))

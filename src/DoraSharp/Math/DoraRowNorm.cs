@@ -4,13 +4,20 @@ using static TorchSharp.torch;
 namespace DoraSharp;
 
 /// <summary>
-/// The DoRA row norm n_i = ‖W_i + s·(B·A)_i‖ without materialising the (out, in) matrix B·A:
+/// DoRA's row norm n — one name for one quantity: n_i = ‖V_i‖ with V = W + s·B·A, one value per magnitude entry
+/// (a Linear's output row, a Conv2d's output channel over (in, kh, kw), an Embedding's dimension over the vocabulary).
+/// The paper (Liu et al. 2024, arXiv 2402.09353, §4.3) treats n as a constant in backprop, so every function here
+/// runs under no_grad or is called under it. Three ways to compute it, equal up to float rounding:
+/// <list type="bullet">
+/// <item><see cref="Reference"/> and <see cref="Of"/>: materialise V, as PEFT's <c>get_weight_norm</c> does;</item>
+/// <item><see cref="Factored"/>: without materialising B·A,
 /// <code>n_i² = ‖W_i‖² + 2s·(W·Aᵀ)_i·B_i + s²·B_i·(A·Aᵀ)·B_iᵀ</code>
-/// Costs one pass over W (its row norms and W·Aᵀ) and O((out + in)·r²) more, instead of PEFT's
-/// B·A (out×in temporary), W + s·B·A (another) and a norm over it (a large-temporary path that is
-/// allocation-bound on CPU). The norm is detached (paper §4.3), so all of it runs under no_grad.
+/// one pass over W (its row norms and W·Aᵀ) and O((out + in)·r²) more, instead of PEFT's B·A (out×in temporary),
+/// W + s·B·A (another) and a norm over it (a large-temporary path that is allocation-bound on CPU);</item>
+/// <item><see cref="Direct"/>: V summed directly from the factors, for small layers (see <see cref="Fast"/>).</item>
+/// </list>
 /// </summary>
-public static class FactoredNorm
+public static class DoraRowNorm
 {
     /// <summary>
     /// A row whose three terms sum to more than this many times its n² is recomputed directly: the
@@ -21,7 +28,7 @@ public static class FactoredNorm
     public const double CancellationRatio = 16;
 
     /// <summary>
-    /// Layers with at most this many weights (out·in) take <see cref="DirectRowNorm"/>: there the factored form's
+    /// Layers with at most this many weights (out·in) take <see cref="Direct"/>: there the factored form's
     /// ~20 small ops cost more in dispatch (~5–20 µs each) than two passes over an out×in temporary (≤ 128 KB in
     /// float32); e.g. the demo MLP's 784→32, 32→64 and 64→10 layers. Larger layers keep the factored form (no
     /// out×in temporary).
@@ -29,13 +36,36 @@ public static class FactoredNorm
     public const long DirectMaxElements = 32768;
 
     /// <summary>
-    /// The row norms of W + s·B·A the DoRA forward uses: <see cref="DirectRowNorm"/> for layers of at most
-    /// <see cref="DirectMaxElements"/> weights, else <see cref="LinearRowNorm"/>. Both are the norm up to float rounding.
+    /// The row norms of W + s·B·A a DoRA Linear's fast path uses: <see cref="Direct"/> for layers of at most
+    /// <see cref="DirectMaxElements"/> weights, else <see cref="Factored"/>. Both are the norm up to float rounding.
     /// </summary>
-    public static Tensor RowNorm(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
+    public static Tensor Fast(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
         => weight.shape[0] * weight.shape[1] <= DirectMaxElements
-            ? DirectRowNorm(weight, loraA, loraB, scaling)
-            : LinearRowNorm(weight, loraA, loraB, scaling);
+            ? Direct(weight, loraA, loraB, scaling)
+            : Factored(weight, loraA, loraB, scaling);
+
+    /// <summary>
+    /// n_i = ‖V_i‖ over every axis of <paramref name="direction"/> V but the first: (out, in) → (out) for a Linear,
+    /// (out, in, kh, kw) → (out) for a Conv2d. V as given (callers form it in <see cref="DoraMath.NormDType"/>).
+    /// </summary>
+    public static Tensor Of(Tensor direction)
+        => linalg.vector_norm(direction, ord: 2, dims: Enumerable.Range(1, (int)direction.dim() - 1).Select(d => (long)d).ToArray());
+
+    /// <summary>
+    /// Row-wise L2 norm of V = W + s·(B·A), computed the straightforward way (materialising V in
+    /// <see cref="DoraMath.NormDType"/>), as PEFT's <c>DoraLinearLayer.get_weight_norm</c> does. Shape (out).
+    /// Not differentiated: callers run it under no_grad (paper §4.3).
+    /// </summary>
+    /// <param name="weight">W, (out, in).</param>
+    /// <param name="lowRankProduct">B·A unscaled (or ΔW with <paramref name="scaling"/> = 1), (out, in).</param>
+    /// <param name="scaling">s.</param>
+    public static Tensor Reference(Tensor weight, Tensor lowRankProduct, double scaling)
+    {
+        var dtype = DoraMath.NormDType(weight.dtype);
+        using var scope = NewDisposeScope();
+        var v = weight.to(dtype).add(lowRankProduct.to(dtype), alpha: scaling); // (out, in)
+        return scope.MoveToOuter(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 }));
+    }
 
     /// <summary>W, A and B in <see cref="DoraMath.NormDType"/>: converted only when the dtype differs (no needless native call).</summary>
     private static (Tensor W, Tensor A, Tensor B) InNormDType(Tensor weight, Tensor loraA, Tensor loraB)
@@ -51,7 +81,7 @@ public static class FactoredNorm
     /// paths. Where an update nearly cancels W_i its float32 error is PEFT's own, eps·‖W_i‖/n_i (the factored
     /// form recomputes such rows in float64; at these sizes the whole norm costs less than that check).
     /// </summary>
-    public static Tensor DirectRowNorm(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
+    public static Tensor Direct(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
@@ -61,8 +91,12 @@ public static class FactoredNorm
         return scope.MoveToOuter(linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 })); // (out)
     }
 
-    /// <summary>Row norms of W + s·B·A for a Linear layer: W (out, in), A (r, in), B (out, r) → (out).</summary>
-    public static Tensor LinearRowNorm(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
+    /// <summary>
+    /// The factored row norms of W + s·B·A (docs/math.md eq. 11): W (out, in), A (r, in), B (out, r) → (out). A Conv2d
+    /// passes W flattened to (out, in·kh·kw), an Embedding Wᵀ; rows that cancel are recomputed directly
+    /// (<see cref="CancellationRatio"/>).
+    /// </summary>
+    public static Tensor Factored(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
