@@ -8,7 +8,9 @@ namespace DoraSharp;
 
 /// <summary>
 /// Replaces a module inside a TorchSharp module tree, in place, so the caller's model object stays the
-/// one they hold. This is the only reflection in the library. TorchSharp gives no public way to swap a
+/// one they hold. Its reads of TorchSharp's private fields go through <see cref="TorchSharpInternals"/> (the one place
+/// that knows them and checks they exist); the only reflection left here reads the user's own module class
+/// (<see cref="InstanceFields"/>), as TorchSharp's RegisterComponents does. TorchSharp gives no public way to swap a
 /// child: <c>Linear</c> is sealed, <c>Sequential</c> keeps its children in private lists, <c>ModuleList</c>
 /// and <c>ModuleDict</c> setters do not re-register, and a user module calls its children through its own
 /// fields. So the parent's container slot or field is rewritten and the child re-registered under the
@@ -86,8 +88,8 @@ internal static class ModuleSurgery
         var modules = TorchSharpInternals.SequentialModules(parent);
         if (replacement is not nn.IModule<Tensor, Tensor>)
             throw new AdapterInjectionException(
-                $"Module '{path}' sits in a Sequential whose layout this TorchSharp version does not expose; " +
-                "build the model from a custom module with Module<Tensor, Tensor> fields instead.");
+                $"Module '{path}' sits in a Sequential, which runs only Module<Tensor, Tensor> children, but its replacement " +
+                $"is a {replacement.GetType().Name}; build the model from a custom module with a field of the replacement's type instead.");
         var index = -1;
         for (var i = 0; i < modules.Count; i++)
             if (ReferenceEquals(modules[i], current)) { index = i; break; }
