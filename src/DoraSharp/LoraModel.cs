@@ -377,6 +377,8 @@ public sealed class LoraModel
     /// <exception cref="AdapterInjectionException">A targeted layer sits where an adapter cannot replace it (as <see cref="Wrap"/>).</exception>
     /// <exception cref="InvalidOperationException">The model already has adapters.</exception>
     /// <exception cref="IOException">A file cannot be read.</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "PEFT's two loads: the static one (PeftModel.from_pretrained) takes the model first, the instance one (load_adapter) a directory; no call binds to both.")]
     public static LoraModel LoadAdapter(nn.Module model, string directory, bool isTrainable = false, string adapterName = DefaultAdapterName)
         => LoraModelFiles.Load(model, directory, isTrainable, adapterName, new RegexBudget());
 
@@ -390,6 +392,8 @@ public sealed class LoraModel
     /// <exception cref="IO.AdapterFormatException">A file is missing or malformed (as for <see cref="LoadAdapter(nn.Module, string, bool, string)"/>).</exception>
     /// <exception cref="IO.AdapterMismatchException">The adapter does not fit the model (as for <see cref="LoadAdapter(nn.Module, string, bool, string)"/>).</exception>
     /// <exception cref="InvalidOperationException">The active adapter is merged, or the adapters were unloaded.</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "PEFT's two loads: the static one (PeftModel.from_pretrained) takes the model first, the instance one (load_adapter) a directory; no call binds to both.")]
     public void LoadAdapter(string directory, string adapterName, bool isTrainable = false)
         => LoraModelFiles.LoadInto(this, directory, adapterName, isTrainable);
 
