@@ -38,7 +38,7 @@ internal static class ExportCommand
                     CreatedBy = $"dora export, DoraSharp {typeof(ExportCommand).Assembly.GetName().Version?.ToString(3) ?? "?"}, {DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}",
                 };
                 AnsiConsole.Status().Start("merging, exporting and checking against TorchSharp", _ => report = RunExporter.Export(options));
-                Render(report);
+                Render(report, p.InvocationConfiguration.Output);
                 return 0;
             }
             finally
@@ -49,7 +49,7 @@ internal static class ExportCommand
         return command;
     }
 
-    private static void Render(ExportReport report)
+    private static void Render(ExportReport report, TextWriter output)
     {
         var table = new Table().Title($"[bold]dora export[/]: {Markup.Escape(report.Folder)}").HideHeaders().AddColumns("what", "value");
         table.AddRow("model", Markup.Escape($"{report.Kind} ({report.Method}), output '{report.Output}'"));
@@ -58,7 +58,8 @@ internal static class ExportCommand
         table.AddRow("check", $"[green]max |ONNX Runtime − TorchSharp| {report.MaxAbsDifference:0.00E+0}[/] ≤ {report.Tolerance:G3} over {report.Texts} texts"
             + (report.Kind == "classification" ? $", {report.ArgMaxDisagreements} label disagreement(s)" : ""));
         AnsiConsole.Write(table);
-        Console.WriteLine($"max abs difference ONNX Runtime vs TorchSharp: {report.MaxAbsDifference.ToString("R", CultureInfo.InvariantCulture)} (written to {Path.Combine(report.Folder, RunExporter.ReportFile)})");
-        Console.WriteLine($"Use it: dora predict --engine onnx --model {report.Folder} --data FILE   (or from C#: docs/deploy.md)");
+        // Plain lines on the command's output (scripts and tests read them; the table above is for people).
+        output.WriteLine($"max abs difference ONNX Runtime vs TorchSharp: {report.MaxAbsDifference.ToString("R", CultureInfo.InvariantCulture)} (written to {Path.Combine(report.Folder, RunExporter.ReportFile)})");
+        output.WriteLine($"Use it: dora predict --engine onnx --model {report.Folder} --data FILE   (or from C#: docs/deploy.md)");
     }
 }
