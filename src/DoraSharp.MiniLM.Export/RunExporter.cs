@@ -49,7 +49,7 @@ public static class RunExporter
         if (options.CheckTexts < 1) throw new ArgumentOutOfRangeException(nameof(options), $"dora export: CheckTexts must be >= 1, got {options.CheckTexts}.");
         var target = ExportStaging.CheckTarget(options.Out, options.Force);
         var run = Path.GetFullPath(options.Run);
-        var manifest = TextRunFiles.ReadManifest(run, PeekTask(run));
+        var manifest = ReadRun(run);
         var texts = CheckTexts(run, manifest, options.CheckTexts);
 
         var onnx = MiniLmWeights.ReadPackageModel();
@@ -127,6 +127,12 @@ public static class RunExporter
         staging.Commit();
         return report;
     }
+
+    /// <summary>
+    /// Reads and checks the run.json of <paramref name="run"/> whatever its task (see <see cref="TextRunFiles.ReadManifest"/>).
+    /// </summary>
+    /// <exception cref="DataFileException">Not a complete run folder of a version this code reads; the message says why.</exception>
+    public static TextRunManifest ReadRun(string run) => TextRunFiles.ReadManifest(run, PeekTask(run));
 
     /// <summary>The run's task as run.json says, so that <see cref="TextRunFiles.ReadManifest"/> checks the rest; "classification" when unreadable (it then reports why).</summary>
     private static string PeekTask(string run)
