@@ -113,7 +113,9 @@ public static class RunExporter
             Texts = texts.Count,
             MaxAbsDifference = difference,
             Tolerance = options.Tolerance,
-            ArgMaxDisagreements = merged.IsClassification ? exported.Zip(merged.Reference).Count(p => ArgMax(p.First) != ArgMax(p.Second)) : 0,
+            ArgMaxDisagreements = merged.IsClassification
+                ? TextClassifierTrainer.ArgMax(exported).Zip(TextClassifierTrainer.ArgMax(merged.Reference)).Count(p => p.First != p.Second)
+                : 0,
             MergeMaxAbsDifference = merged.MergeMaxAbsDifference,
             ChangedInitializers = changed,
             WeightInitializers = weights,
@@ -175,12 +177,5 @@ public static class RunExporter
         File.WriteAllBytes(staging.File(manifest.TokenizerConfig),
             JsonSerializer.SerializeToUtf8Bytes(new BertTokenizerConfig { ModelMaxLength = manifest.MaxLength }, OnnxModelJson.Default.BertTokenizerConfig));
         File.WriteAllBytes(staging.File(OnnxModelManifest.FileName), JsonSerializer.SerializeToUtf8Bytes(manifest, OnnxModelJson.Default.OnnxModelManifest));
-    }
-
-    private static int ArgMax(float[] row)
-    {
-        int best = 0;
-        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
-        return best;
     }
 }

@@ -120,6 +120,12 @@ public sealed class OnnxTextModel : IDisposable
     }
 
     /// <summary>
+    /// The token ids the model sees for <paramref name="text"/>: [CLS], at most <see cref="MaxLength"/> - 2 word pieces,
+    /// [SEP] (Hugging Face's BERT tokenizer of all-MiniLM-L6-v2), for inspecting what a long text loses.
+    /// </summary>
+    public int[] Tokenize(string text) => tokenizer.Encode(text);
+
+    /// <summary>
     /// The graph's raw output for each text, in order: probabilities or embeddings depending on <see cref="Kind"/>.
     /// </summary>
     public float[][] Run(IReadOnlyList<string> texts)

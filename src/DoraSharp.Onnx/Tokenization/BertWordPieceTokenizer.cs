@@ -7,8 +7,8 @@ namespace DoraSharp.Onnx;
 /// <summary>
 /// all-MiniLM-L6-v2's tokenizer for the exported model: Hugging Face's <c>BertWordPiece</c> pipeline. Microsoft.ML.Tokenizers'
 /// <see cref="WordPieceTokenizer"/> holds the vocabulary and cuts each word into pieces; the steps before it are HF's
-/// rules from the same source files DoraSharp.MiniLM's tokenizer compiles (special tokens matched verbatim in the raw
-/// text, <c>BertNormalizer</c>, <c>BertPreTokenizer</c>), because ML.Tokenizers' own <c>BertTokenizer</c> drops ASCII
+/// rules from the same source files DoraSharp.MiniLM's tokenizer compiles (<c>BertPieces</c>: special tokens matched
+/// verbatim in the raw text, <c>BertNormalizer</c>, <c>BertPreTokenizer</c>, truncation, padding), because ML.Tokenizers' own <c>BertTokenizer</c> drops ASCII
 /// symbols such as <c>$ + = &lt; &gt;</c> and leaves accents in globalization-invariant applications (see
 /// MiniLmTokenizer's remarks), which would give a deployed model other ids than it was trained and checked with.
 /// </summary>
@@ -18,7 +18,6 @@ internal sealed class BertWordPieceTokenizer
     private const int MaxInputCharsPerWord = 100;
 
     private readonly WordPieceTokenizer wordPiece;
-    private readonly string[] specialTokens;
     private readonly Dictionary<string, int> specialIds;
     private readonly int clsId, sepId, padId, unkId;
 
@@ -26,7 +25,6 @@ internal sealed class BertWordPieceTokenizer
     {
         this.wordPiece = wordPiece;
         this.specialIds = specialIds;
-        specialTokens = [.. specialIds.Keys];
         clsId = specialIds[config.ClsToken];
         sepId = specialIds[config.SepToken];
         padId = specialIds[config.PadToken];
@@ -69,49 +67,14 @@ internal sealed class BertWordPieceTokenizer
     }
 
     /// <summary>The ids of one text: [CLS], its first <see cref="MaxLength"/> - 2 word pieces, [SEP].</summary>
-    public int[] Encode(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        var pieces = new List<int>();
-        int start = 0;
-        while (start <= text.Length)
-        {
-            var (at, token) = NextSpecial(text, start);
-            int end = at < 0 ? text.Length : at;
-            foreach (var word in BertPreTokenizer.Split(BertNormalizer.Normalize(text[start..end])))
-                AppendWord(word, pieces);
-            if (at < 0) break;
-            pieces.Add(specialIds[token!]);
-            start = at + token!.Length;
-        }
-        int kept = Math.Min(pieces.Count, MaxLength - 2);
-        var ids = new int[kept + 2];
-        ids[0] = clsId;
-        pieces.CopyTo(0, ids, 1, kept);
-        ids[^1] = sepId;
-        return ids;
-    }
+    public int[] Encode(string text) => BertPieces.Frame(BertPieces.Encode(text, specialIds, AppendWord), clsId, sepId, MaxLength);
 
     /// <summary>
     /// Tokenizes <paramref name="texts"/> and pads them with [PAD] to the longest: row-major <c>(B, T)</c> input ids,
     /// attention mask and token type ids (all 0), as the graph takes them.
     /// </summary>
-    public (long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, int Length) EncodeBatch(IReadOnlyList<string> texts)
-    {
-        var rows = new int[texts.Count][];
-        for (int i = 0; i < texts.Count; i++) rows[i] = Encode(texts[i]);
-        int b = rows.Length, t = rows.Max(r => r.Length);
-        var ids = new long[b * t];
-        var mask = new long[b * t];
-        Array.Fill(ids, padId);
-        for (int r = 0; r < b; r++)
-            for (int j = 0; j < rows[r].Length; j++)
-            {
-                ids[r * t + j] = rows[r][j];
-                mask[r * t + j] = 1;
-            }
-        return (ids, mask, new long[b * t], t);
-    }
+    public (long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, int Length) EncodeBatch(IReadOnlyList<string> texts) =>
+        BertPieces.Pad([.. texts.Select(Encode)], padId);
 
     private void AppendWord(string word, List<int> ids)
     {
@@ -124,22 +87,5 @@ internal sealed class BertWordPieceTokenizer
         }
         // The word is already normalised and split: ML.Tokenizers only looks it up, piece by piece.
         ids.AddRange(wordPiece.EncodeToIds(word, considerPreTokenization: false, considerNormalization: false));
-    }
-
-    // The leftmost special token at or after start (the longest if two start together), as HF's added-token split.
-    private (int At, string? Token) NextSpecial(string text, int start)
-    {
-        int best = -1;
-        string? token = null;
-        foreach (var s in specialTokens)
-        {
-            int at = text.IndexOf(s, start, StringComparison.Ordinal);
-            if (at >= 0 && (best < 0 || at < best || (at == best && s.Length > token!.Length)))
-            {
-                best = at;
-                token = s;
-            }
-        }
-        return (best, token);
     }
 }

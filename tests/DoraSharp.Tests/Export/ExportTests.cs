@@ -276,4 +276,29 @@ public sealed class ExportTests(ExportFixture fixture)
         }
         return copy;
     }
+
+    [Fact]
+    public void The_deployed_tokenizer_gives_hugging_face_s_ids_on_every_golden_case()
+    {
+        // A copy of the export whose max length does not truncate, so that every piece of every case is compared.
+        var folder = fixture.File("untruncated-model");
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.EnumerateFiles(fixture.ClassificationModel).Where(f => !f.EndsWith(".onnx", StringComparison.Ordinal)))
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        File.CreateSymbolicLink(Path.Combine(folder, "model.onnx"), Path.Combine(fixture.ClassificationModel, "model.onnx"));
+        foreach (var (file, key) in new[] { ("model.json", "\"max_length\": 16"), ("tokenizer_config.json", "\"model_max_length\": 16") })
+            File.WriteAllText(Path.Combine(folder, file), File.ReadAllText(Path.Combine(folder, file)).Replace(key, key[..^2] + "1000000", StringComparison.Ordinal));
+        using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", "MiniLM", "tokenizer-golden.json")));
+        using var model = OnnxTextModel.Load(folder);
+        Assert.Equal(1_000_000, model.MaxLength);
+        int cases = 0;
+        foreach (var c in golden.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            var text = c.GetProperty("text").GetString()!;
+            Assert.True(c.GetProperty("ids").EnumerateArray().Select(i => i.GetInt32()).SequenceEqual(model.Tokenize(text)), $"'{text}'");
+            cases++;
+        }
+        Assert.True(cases >= 130, $"only {cases} golden cases");
+        Directory.Delete(folder, recursive: true);
+    }
 }
