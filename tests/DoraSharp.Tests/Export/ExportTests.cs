@@ -301,4 +301,16 @@ public sealed class ExportTests(ExportFixture fixture)
         Assert.True(cases >= 130, $"only {cases} golden cases");
         Directory.Delete(folder, recursive: true);
     }
+
+    [Fact]
+    public void The_inference_bench_runs_the_three_engines_on_a_run_and_refuses_bad_combinations()
+    {
+        AssertUsageError(CliRunner.Run("bench", "--inference"), "--inference needs --run");
+        AssertUsageError(CliRunner.Run("bench", "--run", fixture.ClassificationRun), "--run is read by --inference only");
+        AssertUsageError(CliRunner.Run("bench", "--inference", "--run", fixture.File("no-such-run")), "no such folder");
+        // The smallest run: one batch size, one timed step; it exports to a temporary folder and deletes it.
+        var (code, error, _) = CliRunner.Run("bench", "--inference", "--run", fixture.ClassificationRun, "--quick", "--infer-batches", "2", "--steps", "1", "--warmup", "0", "--threads", "1");
+        Assert.True(code == 0, error);
+        Assert.DoesNotContain(Directory.EnumerateDirectories(Path.GetTempPath()), d => Path.GetFileName(d).StartsWith("dora-bench-inference-", StringComparison.Ordinal));
+    }
 }
