@@ -244,10 +244,7 @@ public sealed class ExportTests(ExportFixture fixture)
     [Fact]
     public void A_bad_model_folder_is_reported_naming_the_file()
     {
-        var folder = fixture.File("bad-model");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.EnumerateFiles(fixture.ClassificationModel).Where(f => !f.EndsWith(".onnx", StringComparison.Ordinal)))
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        var folder = CopyModelWithoutOnnx("bad-model");
         var e = Assert.Throws<OnnxModelException>(() => OnnxTextModel.Load(folder));
         Assert.Contains("model.onnx: missing", e.Message);
 
@@ -263,6 +260,16 @@ public sealed class ExportTests(ExportFixture fixture)
         e = Assert.Throws<OnnxModelException>(() => OnnxTextModel.Load(fixture.File("no-such-model")));
         Assert.Contains("no such folder", e.Message);
         Directory.Delete(folder, recursive: true);
+    }
+
+    /// <summary>The classification export's small files (not its 90 MB model.onnx) in a new folder.</summary>
+    private string CopyModelWithoutOnnx(string name)
+    {
+        var folder = fixture.File(name);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.EnumerateFiles(fixture.ClassificationModel).Where(f => !f.EndsWith(".onnx", StringComparison.Ordinal)))
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        return folder;
     }
 
     private string CopyRun(string name)
@@ -281,10 +288,7 @@ public sealed class ExportTests(ExportFixture fixture)
     public void The_deployed_tokenizer_gives_hugging_face_s_ids_on_every_golden_case()
     {
         // A copy of the export whose max length does not truncate, so that every piece of every case is compared.
-        var folder = fixture.File("untruncated-model");
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.EnumerateFiles(fixture.ClassificationModel).Where(f => !f.EndsWith(".onnx", StringComparison.Ordinal)))
-            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        var folder = CopyModelWithoutOnnx("untruncated-model");
         File.CreateSymbolicLink(Path.Combine(folder, "model.onnx"), Path.Combine(fixture.ClassificationModel, "model.onnx"));
         foreach (var (file, key) in new[] { ("model.json", "\"max_length\": 16"), ("tokenizer_config.json", "\"model_max_length\": 16") })
             File.WriteAllText(Path.Combine(folder, file), File.ReadAllText(Path.Combine(folder, file)).Replace(key, key[..^2] + "1000000", StringComparison.Ordinal));
