@@ -8,7 +8,9 @@
 #      temporary tool path and runs `dora --version` and `dora demo --seeds 1` from
 #      another folder; `dotnet tool install --global` is checked too, into a temporary DOTNET_CLI_HOME;
 #   3. the tutorial notebook examples/lora_and_dora.ipynb runs headless (dotnet-repl, from .config/dotnet-tools.json)
-#      against the packed DoraSharp; a cell that throws fails the test.
+#      against the packed DoraSharp; a cell that throws fails the test;
+#   4. the installed tool trains and exports a tiny run (`dora export`), and a fresh console project that adds only
+#      DoraSharp.Onnx from the feed (no TorchSharp in its output) classifies its validation set as `dora predict` does.
 # Restores use the machine's own NuGet configuration plus the temporary feed. The packages get a unique prerelease
 # version (<VersionPrefix>-ci.<timestamp>) so a cached copy of an earlier pack is never taken for this one.
 #
@@ -30,7 +32,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dorasharp-consumer.XXXXXX")
 feed=$work/feed
 # The unique version restored into the machine's NuGet cache is of no use after this run: drop it too.
 packages=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
-cleanup() { rm -rf "$work"; [ -z "${version:-}" ] || [ -z "$packages" ] || rm -rf "$packages/dorasharp/$version" "$packages/dora/$version" "$packages/dora.linux-x64/$version"; }
+cleanup() { rm -rf "$work"; [ -z "${version:-}" ] || [ -z "$packages" ] || rm -rf "$packages/dorasharp/$version" "$packages/dorasharp.onnx/$version" "$packages/dora/$version" "$packages/dora.linux-x64/$version"; }
 trap 'status=$?; cleanup; [ $status -eq 0 ] || $failed || echo "consumer test: FAILED (exit $status)"' EXIT
 start=$SECONDS
 
@@ -42,14 +44,14 @@ version="$prefix-$suffix"
 # ── pack ────────────────────────────────────────────────────────────────────────────────────────────────────────
 # --artifacts-path keeps this build apart from the repository's bin/ and obj/ (the test suite's build stays as it was).
 say "packing $version into $feed (tool for $rid only)"
-for project in src/DoraSharp src/DoraSharp.Cli; do
+for project in src/DoraSharp src/DoraSharp.Onnx src/DoraSharp.Cli; do
   dotnet pack "$project" -c Release -nologo -v quiet -o "$feed" --artifacts-path "$work/artifacts" \
     -p:VersionSuffix="$suffix" -p:ToolPackageRuntimeIdentifiers="$rid" >"$work/pack.log" 2>&1 \
     || { cat "$work/pack.log"; fail "dotnet pack $project failed"; }
 done
 
 # ── sizes and metadata ──────────────────────────────────────────────────────────────────────────────────────────
-expected="DoraSharp.$version.nupkg DoraSharp.$version.snupkg dora.$version.nupkg dora.$rid.$version.nupkg dora.$rid.$version.snupkg"
+expected="DoraSharp.$version.nupkg DoraSharp.$version.snupkg DoraSharp.Onnx.$version.nupkg DoraSharp.Onnx.$version.snupkg dora.$version.nupkg dora.$rid.$version.nupkg dora.$rid.$version.snupkg"
 for name in $expected; do [ -f "$feed/$name" ] || fail "the feed lacks $name (it has: $(ls "$feed" | tr '\n' ' '))"; done
 for package in "$feed"/*.nupkg "$feed"/*.snupkg; do
   size=$(stat -c %s "$package")
@@ -78,6 +80,10 @@ assemblies=$(unzip -Z1 "$feed/DoraSharp.$version.nupkg" | grep '\.dll$' | tr '\n
 [ "$assemblies" = "lib/net10.0/DoraSharp.dll " ] || fail "DoraSharp's package must hold lib/net10.0/DoraSharp.dll only; it holds: $assemblies"
 example_types=$(unzip -p "$feed/DoraSharp.$version.nupkg" lib/net10.0/DoraSharp.xml | grep -oE '"T:DoraSharp\.(Examples|Experiments|Data)\.[^"]*"|"T:[^"]*Mnist[^"]*"' | head -n 5 | tr '\n' ' ' || true)
 [ -z "$example_types" ] || fail "DoraSharp's package documents types of the worked example: $example_types"
+# DoraSharp.Onnx is what a service without libtorch takes (issue 18): ONNX Runtime and Microsoft.ML.Tokenizers only.
+onnx_dependencies=$(unzip -p "$feed/DoraSharp.Onnx.$version.nupkg" DoraSharp.Onnx.nuspec | grep -o '<dependency id="[^"]*"' | sed 's/.*id="//; s/"$//' | sort | tr '\n' ' ')
+[ "$onnx_dependencies" = "Microsoft.ML.OnnxRuntime Microsoft.ML.Tokenizers " ] || fail "DoraSharp.Onnx must depend on Microsoft.ML.OnnxRuntime and Microsoft.ML.Tokenizers only; it depends on: $onnx_dependencies"
+unzip -l "$feed/DoraSharp.Onnx.$version.nupkg" lib/net10.0/DoraSharp.Onnx.xml >/dev/null || fail "DoraSharp.Onnx's package lacks its XML docs"
 for file in data/mnist/train-images-idx3-ubyte.gz data/mnist/t10k-labels-idx1-ubyte.gz dora.dll DoraSharp.Examples.dll runtimes/linux-x64/native/libdorasharp_mkl_vendor_fix.so; do
   unzip -l "$feed/dora.$rid.$version.nupkg" "tools/net10.0/$rid/$file" >/dev/null || fail "dora.$rid lacks tools/net10.0/$rid/$file"
 done
@@ -195,5 +201,51 @@ PY
   say "saved the outputs into examples/lora_and_dora.ipynb"
 fi
 say "notebook: ok"
+
+# ── 4. an exported model served by a project that has DoraSharp.Onnx and no TorchSharp ──────────────────────────
+say "training and exporting a tiny run with the installed tool"
+(
+  cd "$work/elsewhere"
+  printf 'text,label\n' >train.csv
+  for t in "great product" "I love it" "excellent quality" "very happy" "fantastic" "superb and fast"; do printf '"%s",good\n' "$t" >>train.csv; done
+  for t in "terrible, broke" "I hate it" "awful quality" "very unhappy" "never again" "slow and buggy"; do printf '"%s",bad\n' "$t" >>train.csv; done
+  "$work/tools/dora" train --data train.csv --out run --epochs 1 --max-length 16 --batch 4 --validation-split 0.34 --lr 0.05 >"$work/train.log" 2>&1 || { cat "$work/train.log"; exit 1; }
+  "$work/tools/dora" export --run run --out model >"$work/export.log" 2>&1 || { cat "$work/export.log"; exit 1; }
+  "$work/tools/dora" predict --run run --data run/validation.jsonl --output torch.csv >"$work/predict.log" 2>&1 || { cat "$work/predict.log"; exit 1; }
+) || fail "dora train, export or predict failed in the installed tool"
+grep "max abs difference" "$work/export.log"
+(
+  cd "$work"
+  dotnet new console -o onnx-app --framework net10.0 >"$work/new-onnx.log" 2>&1 || { cat "$work/new-onnx.log"; exit 1; }
+  cd onnx-app
+  dotnet add package DoraSharp.Onnx --version "$version" >"$work/add-onnx.log" 2>&1 || { cat "$work/add-onnx.log"; exit 1; }
+  cat >Program.cs <<'CS'
+using System.Globalization;
+using System.Text.Json;
+using DoraSharp.Onnx;
+
+using var model = OnnxTextModel.Load(args[0]);
+var texts = File.ReadLines(args[1]).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToArray();
+foreach (var p in model.Classify(texts))
+    Console.WriteLine(string.Join(',', [p.Label, .. p.Probabilities.Select(v => v.ToString("R", CultureInfo.InvariantCulture))]));
+CS
+  dotnet build -c Release -o out >"$work/build-onnx.log" 2>&1 || { cat "$work/build-onnx.log"; exit 1; }
+  if ls out | grep -i -E 'torch|DoraSharp\.dll|DoraSharp\.MiniLM'; then echo "the DoraSharp.Onnx consumer's output carries the files above"; exit 1; fi
+  dotnet out/onnx-app.dll "$work/elsewhere/model" "$work/elsewhere/run/validation.jsonl" >"$work/onnx.csv" 2>"$work/onnx-app.log" || { cat "$work/onnx-app.log"; exit 1; }
+) || fail "the DoraSharp.Onnx consumer did not build, carried TorchSharp, or did not run"
+# dora predict's CSV: line,text,label,predicted,p:bad,p:good; the consumer's: predicted,p(bad),p(good).
+python3 - "$work/elsewhere/torch.csv" "$work/onnx.csv" <<'PY' || fail "the DoraSharp.Onnx consumer's predictions differ from dora predict's"
+import csv, sys
+torch = list(csv.DictReader(open(sys.argv[1], encoding="utf-8")))
+onnx = [l.split(",") for l in open(sys.argv[2], encoding="utf-8").read().split()]
+assert len(torch) == len(onnx) > 0, (len(torch), len(onnx))
+for t, o in zip(torch, onnx):
+    assert t["predicted"] == o[0], (t, o)
+    probabilities = [float(t[k]) for k in t if k.startswith("p:")]
+    assert len(probabilities) == len(o) - 1 == 2, (t, o)
+    assert max(abs(a - float(b)) for a, b in zip(probabilities, o[1:])) <= 1e-4, (t, o)
+print(f"DoraSharp.Onnx consumer: {len(onnx)} predictions equal dora predict's (labels; probabilities within 1e-4)")
+PY
+say "DoraSharp.Onnx consumer: ok"
 
 echo "consumer test: passed ($((SECONDS - start)) s; packages: $(cd "$feed" && ls | tr '\n' ' '))"

@@ -19,7 +19,7 @@ internal sealed class MiniLmWorkload : IBenchWorkload
     public const int Rank = 8;
     private const int Classes = 4;
 
-    private static readonly Lazy<Onnx.ModelProto> Weights = new(MiniLmWeights.ReadPackageModel);
+    private static readonly Lazy<global::Onnx.ModelProto> Weights = new(MiniLmWeights.ReadPackageModel);
 
     private readonly SentenceClassifier _model;
     private readonly List<optim.Optimizer> _optimizers = [];

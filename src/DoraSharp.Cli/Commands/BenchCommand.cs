@@ -54,8 +54,10 @@ internal static class BenchCommand
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON array of records instead of tables." };
         var probe = new Option<string[]>(MemoryProbe.ProbeOption) { Hidden = true, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(4, 4) };
+        var inference = new Option<bool>("--inference") { Description = "Inference of a `dora train` run (--run): sentences/s at each --infer-batches size for TorchSharp with the adapter unmerged, merged, and ONNX Runtime on the exported model." };
+        var run = new Option<string?>("--run") { Description = "With --inference: a LoRA or DoRA run folder written by `dora train`.", HelpName = "DIR" };
         var command = new Command("bench", "Time base, LoRA and DoRA training steps and inference; print the ratios.")
-            { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, memoryRanks, json, probe };
+            { shapes, ranks, tokens, mlpBatch, steps, warmup, threads, noMemory, memoryRanks, json, probe, inference, run };
         var minilm = new MiniLmBenchOptions();
         foreach (var option in minilm.All) command.Options.Add(option);
         command.SetAction(p =>
@@ -72,6 +74,9 @@ internal static class BenchCommand
                     throw new UsageException($"{MemoryProbe.ProbeOption}: expected SHAPE R TOKENS VARIANT (a shape, a rank 1 to {MaxRank}, 1 to 65536 tokens, one of {string.Join(", ", Variants.All)}, or a MiniLM shape and one of {string.Join(", ", MiniLmVariants.Training)}), got '{string.Join(' ', a)}'.");
                 return MemoryProbe.RunChild(a[0], r, n, a[3]);
             }
+            if (p.GetValue(inference))
+                return InferenceBench.Run(p, p.GetValue(run), minilm, steps, warmup, p.GetValue(threads), p.GetValue(json));
+            if (p.GetValue(run) is not null) throw new UsageException("--run is read by --inference only; add --inference.");
             if (minilm.Selected(p))
                 return minilm.Run(p, shapes, steps, warmup, p.GetValue(threads), !p.GetValue(noMemory), p.GetValue(json));
             var memoryRankList = p.GetValue(memoryRanks)!.Trim();

@@ -19,6 +19,7 @@ internal static class CommandCatalog
         yield return TrainFixtureCommand.Create();
         yield return TrainCommand.Create();
         yield return PredictCommand.Create();
+        yield return ExportCommand.Create();
         yield return DoctorCommand.Create();
     }
 

@@ -5,6 +5,7 @@ using DoraSharp.Cli.OwnData;
 using DoraSharp.MiniLM;
 using DoraSharp.MiniLM.Classification;
 using DoraSharp.MiniLM.OwnData;
+using DoraSharp.Onnx;
 using Spectre.Console;
 
 namespace DoraSharp.Cli.Commands;
@@ -30,9 +31,11 @@ internal static class PredictCommand
         var output = new Option<string?>("--output") { Description = "Predictions file: .csv or .jsonl. Default: CSV on standard output (the summary then goes to standard error).", HelpName = "FILE" };
         var metrics = new Option<string?>("--metrics") { Description = "Metrics JSON file. Default: <output>.metrics.json when --output is given.", HelpName = "FILE" };
         var maxLength = OptionRules.OptionalWhole("--max-length", 2, 512, "Similarity without --run: tokens per text (default 128). A run uses its own setting.");
-        var threads = OwnDataOptions.Int("--threads", 1, 1, 256, "libtorch threads. Exact reproduction of a run's numbers needs the thread count it was trained with.");
+        var threads = OwnDataOptions.Int("--threads", 1, 1, 256, "libtorch threads (ONNX Runtime's with --engine onnx). Exact reproduction of a run's numbers needs the thread count it was trained with.");
+        var engine = OwnDataOptions.Choice("--engine", "torchsharp", "torchsharp: the run folder through TorchSharp; onnx: a folder written by `dora export` (--model) through ONNX Runtime.", "torchsharp", "onnx");
+        var model = new Option<string?>("--model") { Description = "With --engine onnx: the folder `dora export` wrote (instead of --run).", HelpName = "DIR" };
         var command = new Command("predict", "Apply a `dora train` run to a file: labels with probabilities (classification) or search rankings (--task similarity).")
-            { task, run, data, format, textColumn, labelColumn, queryColumn, documentColumn, output, metrics, maxLength, threads };
+            { task, run, data, format, textColumn, labelColumn, queryColumn, documentColumn, output, metrics, maxLength, threads, engine, model };
         command.SetAction(p =>
         {
             int previous = TorchSharp.torch.get_num_threads();
@@ -42,15 +45,16 @@ internal static class PredictCommand
                 var outputPath = p.GetValue(output);
                 if (outputPath is not null && FormatOf(outputPath) is null)
                     throw new UsageException($"--output {outputPath}: name the file .csv or .jsonl.");
+                var source = ModelSource.From(p.GetValue(engine)!, p.GetValue(run), p.GetValue(model), p.GetValue(threads));
                 var metricsPath = p.GetValue(metrics) ?? (outputPath is null ? null : Path.ChangeExtension(outputPath, null) + ".metrics.json");
                 // With predictions on standard output, the human summary must not be mixed into them.
                 var console = outputPath is null ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
                 // Pipes and files have no width; Spectre would assume 80 columns and wrap the tables.
                 if ((outputPath is null ? Console.IsErrorRedirected : Console.IsOutputRedirected) && console.Profile.Width < 120) console.Profile.Width = 120;
                 return p.GetValue(task) == "similarity"
-                    ? Similarity(p.GetValue(run), p.GetValue(data), OwnDataOptions.ParseFormat(p.GetValue(format)), p.GetValue(queryColumn)!, p.GetValue(documentColumn)!,
+                    ? Similarity(source, p.GetValue(run), p.GetValue(data), OwnDataOptions.ParseFormat(p.GetValue(format)), p.GetValue(queryColumn)!, p.GetValue(documentColumn)!,
                         outputPath, metricsPath, p.GetValue(maxLength), console)
-                    : Classify(p.GetValue(run), p.GetValue(data), OwnDataOptions.ParseFormat(p.GetValue(format)), p.GetValue(textColumn)!, p.GetValue(labelColumn)!,
+                    : Classify(source, p.GetValue(run), p.GetValue(data), OwnDataOptions.ParseFormat(p.GetValue(format)), p.GetValue(textColumn)!, p.GetValue(labelColumn)!,
                         outputPath, metricsPath, console);
             }
             finally
@@ -63,11 +67,39 @@ internal static class PredictCommand
 
     private static TextTableFormat? FormatOf(string path) => TextTableFormats.FromExtension(path) is { } f and not TextTableFormat.Tsv ? f : null;
 
-    private static int Classify(string? run, string? data, TextTableFormat? format, string textColumn, string labelColumn,
+    /// <summary>Where predictions come from: a run folder through TorchSharp, or an exported folder through ONNX Runtime.</summary>
+    private sealed record ModelSource(string? OnnxFolder, int Threads)
+    {
+        public static ModelSource From(string engine, string? run, string? model, int threads)
+        {
+            if (engine == "onnx")
+            {
+                if (model is null) throw new UsageException("--engine onnx needs --model: the folder `dora export` wrote.");
+                if (run is not null) throw new UsageException("--engine onnx reads --model, not --run; give one of them (export the run first with `dora export`).");
+                return new ModelSource(model, threads);
+            }
+            if (model is not null) throw new UsageException("--model is the folder `dora export` wrote, read with --engine onnx; add --engine onnx or give --run instead.");
+            return new ModelSource(null, threads);
+        }
+
+        /// <summary>Opens the exported folder; a bad one is a user error (one line, exit 2).</summary>
+        public OnnxTextModel Open(OnnxModelKind expected)
+        {
+            OnnxTextModel model;
+            try { model = OnnxTextModel.Load(OnnxFolder!, Threads); }
+            catch (OnnxModelException e) { throw new UsageException($"--model {OnnxFolder}: {e.Message}"); }
+            if (model.Kind == expected) return model;
+            model.Dispose();
+            throw new UsageException($"--model {OnnxFolder}: an exported {(expected == OnnxModelKind.Classification ? "embedding (similarity)" : "classification")} model, but --task is {(expected == OnnxModelKind.Classification ? "classification" : "similarity")}.");
+        }
+    }
+
+    private static int Classify(ModelSource engine, string? run, string? data, TextTableFormat? format, string textColumn, string labelColumn,
         string? outputPath, string? metricsPath, IAnsiConsole console)
     {
-        if (run is null) throw new UsageException("--run is required for classification: give the folder `dora train` wrote.");
-        var manifest = TextRunFiles.ReadManifest(run, "classification");
+        if (run is null && engine.OnnxFolder is null) throw new UsageException("--run is required for classification: give the folder `dora train` wrote.");
+        var manifest = engine.OnnxFolder is null ? TextRunFiles.ReadManifest(run!, "classification") : null;
+        using var onnx = engine.OnnxFolder is null ? null : engine.Open(OnnxModelKind.Classification);
         IReadOnlyList<string> texts;
         IReadOnlyList<string?>? truth = null;
         IReadOnlyList<int>? lines = null;
@@ -90,12 +122,24 @@ internal static class PredictCommand
             if (table.Columns.Contains(labelColumn, StringComparer.Ordinal))
                 truth = table.Rows.Select(r => r.TryGetValue(labelColumn, out var l) && l.Trim().Length > 0 ? l.Trim() : null).ToArray();
         }
-        var labels = manifest.Labels;
-        var tokenizer = MiniLmTokenizer.FromPackage(manifest.Tokenizer.MaxLength);
-        var examples = new EncodedExamples(tokenizer, texts, new int[texts.Count]);
+        var labels = onnx?.Labels ?? manifest!.Labels;
+        int maxLength = onnx?.MaxLength ?? manifest!.Tokenizer.MaxLength;
+        var tokenizer = MiniLmTokenizer.FromPackage(maxLength);
         float[][] probabilities;
-        using (var model = TextRunFiles.LoadClassifier(run, manifest))
-            (_, probabilities) = TextClassifierTrainer.Evaluate(model, examples);
+        int truncated;
+        if (onnx is not null)
+        {
+            probabilities = onnx.Run(texts);
+            truncated = texts.Count(t => tokenizer.Encode(t).Length >= maxLength);
+        }
+        else
+        {
+            var examples = new EncodedExamples(tokenizer, texts, new int[texts.Count]);
+            using (var model = TextRunFiles.LoadClassifier(run!, manifest!))
+                (_, probabilities) = TextClassifierTrainer.Evaluate(model, examples);
+            truncated = examples.Lengths.Count(l => l >= maxLength);
+        }
+        var modelName = onnx is null ? $"{run} ({manifest!.Method})" : $"{onnx.Directory} (ONNX Runtime)";
 
         if (outputPath is null)
         {
@@ -117,8 +161,8 @@ internal static class PredictCommand
             }
             File.Move(temp, outputPath, overwrite: true);
         }
-        console.MarkupLine(Markup.Escape($"{texts.Count} text(s) from {source} classified with {run} ({manifest.Method}); " +
-            $"{examples.Lengths.Count(l => l >= manifest.Tokenizer.MaxLength)} reach max length {manifest.Tokenizer.MaxLength} and are truncated." +
+        console.MarkupLine(Markup.Escape($"{texts.Count} text(s) from {source} classified with {modelName}; " +
+            $"{truncated} reach max length {maxLength} and are truncated." +
             (outputPath is null ? "" : $" Predictions: {outputPath}.")));
 
         if (truth is null || truth.All(t => t is null)) return 0;
@@ -149,7 +193,7 @@ internal static class PredictCommand
         {
             WriteMetrics(metricsPath, new PredictionMetrics
             {
-                Run = Path.GetFullPath(run),
+                Run = Path.GetFullPath(run ?? engine.OnnxFolder!),
                 Data = source,
                 Labels = labels,
                 Scored = scoredTruth.Count,
@@ -161,15 +205,17 @@ internal static class PredictCommand
         return 0;
     }
 
-    private static int Similarity(string? run, string? data, TextTableFormat? format, string queryColumn, string documentColumn,
+    private static int Similarity(ModelSource engine, string? run, string? data, TextTableFormat? format, string queryColumn, string documentColumn,
         string? outputPath, string? metricsPath, int? maxLength, IAnsiConsole console)
     {
         if (data is null or "-") throw new UsageException("--data is required for --task similarity: a file of (query, document) pairs.");
         TextRunManifest? manifest = run is null ? null : TextRunFiles.ReadManifest(run, "similarity");
-        if (manifest is not null && maxLength is not null && maxLength != manifest.Tokenizer.MaxLength)
-            throw new UsageException($"--max-length {maxLength}: the run {run} was trained with {manifest.Tokenizer.MaxLength}; leave --max-length out.");
+        using var onnx = engine.OnnxFolder is null ? null : engine.Open(OnnxModelKind.Embedding);
+        int? trainedLength = onnx?.MaxLength ?? manifest?.Tokenizer.MaxLength;
+        if (trainedLength is not null && maxLength is not null && maxLength != trainedLength)
+            throw new UsageException($"--max-length {maxLength}: the model {run ?? engine.OnnxFolder} was trained with {trainedLength}; leave --max-length out.");
         var pairs = TextPairs.From(TextTableReader.Read(data, format), queryColumn, documentColumn);
-        var tokenizer = MiniLmTokenizer.FromPackage(manifest?.Tokenizer.MaxLength ?? maxLength ?? MiniLmTokenizer.DefaultMaxLength);
+        var tokenizer = MiniLmTokenizer.FromPackage(trainedLength ?? maxLength ?? MiniLmTokenizer.DefaultMaxLength);
         var (documents, relevant) = pairs.Candidates();
         var queries = TextSimilarityTrainer.Encode(tokenizer, pairs.Queries);
         var docs = TextSimilarityTrainer.Encode(tokenizer, documents);
@@ -183,6 +229,11 @@ internal static class PredictCommand
         {
             using var encoder = TextRunFiles.LoadEncoder(run!, manifest);
             scores = TextSimilarityTrainer.Scores(TextSimilarityTrainer.EmbedAll(encoder, queries), TextSimilarityTrainer.EmbedAll(encoder, docs));
+            after = RankingMetrics.Compute(scores, relevant);
+        }
+        else if (onnx is not null)
+        {
+            scores = TextSimilarityTrainer.Scores([.. onnx.Embed(pairs.Queries)], [.. onnx.Embed(documents)]);
             after = RankingMetrics.Compute(scores, relevant);
         }
         var ranks = RankingMetrics.Ranks(scores, relevant);
@@ -199,10 +250,10 @@ internal static class PredictCommand
             File.WriteAllText(outputPath + ".partial", sb.ToString(), new UTF8Encoding(false));
             File.Move(outputPath + ".partial", outputPath, overwrite: true);
         }
-        console.Write(TrainCommand.RankingTable($"{pairs.Count} queries, each ranking the file's {documents.Count} documents", before, after, manifest?.Method ?? ""));
+        console.Write(TrainCommand.RankingTable($"{pairs.Count} queries, each ranking the file's {documents.Count} documents", before, after, manifest?.Method ?? (onnx is null ? "" : "onnx")));
         if (metricsPath is not null)
         {
-            WriteMetrics(metricsPath, new PredictionMetrics { Run = run is null ? "pretrained" : Path.GetFullPath(run), Data = data, Ranking = after ?? before, PretrainedRanking = before });
+            WriteMetrics(metricsPath, new PredictionMetrics { Run = (run ?? engine.OnnxFolder) is { } used ? Path.GetFullPath(used) : "pretrained", Data = data, Ranking = after ?? before, PretrainedRanking = before });
             console.MarkupLine(Markup.Escape($"Metrics: {metricsPath}."));
         }
         return 0;

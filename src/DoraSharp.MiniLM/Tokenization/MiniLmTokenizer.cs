@@ -83,19 +83,7 @@ public sealed class MiniLmTokenizer
     public List<int> EncodePieces(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = new List<int>();
-        int start = 0;
-        while (start <= text.Length)
-        {
-            var (at, token) = NextSpecial(text, start);
-            int end = at < 0 ? text.Length : at;
-            foreach (var word in BertPreTokenizer.Split(BertNormalizer.Normalize(text[start..end])))
-                wordPiece.Encode(word, ids);
-            if (at < 0) break;
-            ids.Add(special[token!]);
-            start = at + token!.Length;
-        }
-        return ids;
+        return BertPieces.Encode(text, special, wordPiece.Encode);
     }
 
     /// <summary>
@@ -104,13 +92,7 @@ public sealed class MiniLmTokenizer
     /// </summary>
     public int[] Encode(string text)
     {
-        var pieces = EncodePieces(text);
-        int kept = Math.Min(pieces.Count, MaxLength - 2);
-        var ids = new int[kept + 2];
-        ids[0] = ClsId;
-        pieces.CopyTo(0, ids, 1, kept);
-        ids[^1] = SepId;
-        return ids;
+        return BertPieces.Frame(EncodePieces(text), ClsId, SepId, MaxLength);
     }
 
     /// <summary>The word pieces of <paramref name="ids"/> as strings (for inspection).</summary>
@@ -129,34 +111,7 @@ public sealed class MiniLmTokenizer
         var rows = new int[texts.Count][];
         for (int i = 0; i < texts.Count; i++)
             rows[i] = Encode(texts[i] ?? throw new ArgumentException($"MiniLmTokenizer: text {i} is null."));
-        int b = rows.Length, t = rows.Length == 0 ? 0 : rows.Max(r => r.Length);
-        var ids = new long[b * t];
-        var mask = new long[b * t];
-        var types = new long[b * t];
-        Array.Fill(ids, PadId);
-        for (int r = 0; r < b; r++)
-            for (int j = 0; j < rows[r].Length; j++)
-            {
-                ids[r * t + j] = rows[r][j];
-                mask[r * t + j] = 1;
-            }
-        return new TokenizedBatch(b, t, ids, mask, types);
-    }
-
-    // The leftmost special token at or after start (the longest if two start together), as HF's added-token split.
-    private static (int At, string? Token) NextSpecial(string text, int start)
-    {
-        int best = -1;
-        string? token = null;
-        foreach (var s in SpecialTokens)
-        {
-            int at = text.IndexOf(s, start, StringComparison.Ordinal);
-            if (at >= 0 && (best < 0 || at < best || (at == best && s.Length > token!.Length)))
-            {
-                best = at;
-                token = s;
-            }
-        }
-        return (best, token);
+        var (ids, mask, types, length) = BertPieces.Pad(rows, PadId);
+        return new TokenizedBatch(rows.Length, length, ids, mask, types);
     }
 }

@@ -127,6 +127,7 @@ public sealed class OptionValidationTests : IDisposable
         "demo" or "compare" or "analyze" or "minilm-demo" => ["--out", _dir.File("out")],
         "train-fixture" => ["--out", _dir.File("out"), "--checkpoint-dir", _dir.File("checkpoints")],
         "train" => ["--data", _dir.File("train.csv"), "--out", _dir.File("out")],
+        "export" => ["--run", _dir.File("run"), "--out", _dir.File("out")],
         _ => [],
     };
 
