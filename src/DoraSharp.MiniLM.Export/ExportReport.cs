@@ -10,11 +10,11 @@ public sealed record ExportReport
 {
     /// <summary>The output folder (full path).</summary>
     public required string Folder { get; init; }
-    /// <summary>The run folder exported (full path).</summary>
+    /// <summary>The run folder, or the adapter folder, exported (full path).</summary>
     public required string Run { get; init; }
     /// <summary><c>classification</c> or <c>embedding</c>.</summary>
     public required string Kind { get; init; }
-    /// <summary>The run's fine-tuning method.</summary>
+    /// <summary>The fine-tuning method: <c>lora</c>, <c>dora</c>, <c>frozen</c> or <c>full</c>.</summary>
     public required string Method { get; init; }
     /// <summary>The graph's output compared: <c>probabilities</c> or <c>embedding</c>.</summary>
     public required string Output { get; init; }

