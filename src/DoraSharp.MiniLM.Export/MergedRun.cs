@@ -82,17 +82,24 @@ internal sealed class MergedRun : IDisposable
         {
             return Merge(MiniLmWeights.LoadPretrained(), folder, $"--adapter {folder}", classification: false, examples, onnxParameters);
         }
-        catch (DoraSharp.IO.AdapterMismatchException e) when (e.Key?.StartsWith(ClassifierKeyPrefix, StringComparison.Ordinal) == true)
+        catch (DoraSharp.IO.AdapterMismatchException e) when (IsOverAClassifier(e))
         {
             // The one adapter layout `dora train` writes that does not sit on BertModel itself: say which form fits it.
             throw new ExportException(
-                $"--adapter {folder}: {e.Message.TrimEnd('.')}; this adapter was saved over a classifier (keys {ClassifierKeyPrefix}…, " +
-                "a `dora train` classification run's adapter): export its run folder with --run, which carries the labels and the head.", e);
+                $"--adapter {folder}: {e.FilePath} does not fit all-MiniLM-L6-v2's encoder ({e.Key}); this adapter was saved over a classifier (a head in modules_to_save, keys " +
+                $"{ClassifierKeyPrefix}…), as a `dora train` classification run's adapter is: export its run folder with --run, which carries the labels and the head.", e);
         }
     }
 
     /// <summary>PEFT's key prefix of an adapter saved over <see cref="SentenceClassifier"/> rather than over the encoder.</summary>
     private const string ClassifierKeyPrefix = "base_model.model.bert.";
+
+    /// <summary>
+    /// True when the encoder refused the adapter for its head (PEFT checks modules_to_save first: the encoder has no
+    /// module named like a head) or for its <c>bert.</c> keys.
+    /// </summary>
+    private static bool IsOverAClassifier(DoraSharp.IO.AdapterMismatchException e) =>
+        e.Key == "modules_to_save" || e.Key?.StartsWith(ClassifierKeyPrefix, StringComparison.Ordinal) == true;
 
     /// <summary>
     /// Attaches the adapter in <paramref name="adapterFolder"/> to <paramref name="model"/> (owned from here on), checks

@@ -8,8 +8,9 @@ namespace DoraSharp.Tests.Export;
 
 /// <summary>
 /// One tiny classification run and one tiny similarity run (`dora train`, a dozen texts, max length 16, one epoch
-/// at a learning rate high enough that the DoRA adapter moves the weights), each exported once with `dora export`;
-/// the export tests share them because MiniLM is 22 M parameters and the machine is shared.
+/// at a learning rate high enough that the DoRA adapter moves the weights), each exported once with `dora export`,
+/// and the similarity run's adapter folder exported once more on its own (`dora export --adapter`); the export tests
+/// share them because MiniLM is 22 M parameters and the machine is shared.
 /// </summary>
 public sealed class ExportFixture : IDisposable
 {
@@ -39,6 +40,7 @@ public sealed class ExportFixture : IDisposable
         Run("train", "--task", "similarity", "--data", pairs, "--out", SimilarityRun, "--epochs", "1", "--max-length", "16", "--batch", "4",
             "--validation-split", "0.34", "--lr", "0.05", "--seed", "3");
         Run("export", "--run", SimilarityRun, "--out", SimilarityModel);
+        Run("export", "--adapter", SimilarityAdapter, "--out", AdapterModel);
         PairsFile = pairs;
     }
 
@@ -62,6 +64,12 @@ public sealed class ExportFixture : IDisposable
 
     /// <summary>Its export.</summary>
     public string SimilarityModel => _dir.File("sim-model");
+
+    /// <summary>The similarity run's adapter folder (PEFT format, keys on BertModel): a bare adapter for `dora export --adapter`.</summary>
+    public string SimilarityAdapter => Path.Combine(SimilarityRun, "adapter");
+
+    /// <summary>The export of <see cref="SimilarityAdapter"/> alone.</summary>
+    public string AdapterModel => _dir.File("adapter-model");
 
     /// <summary>The similarity run's training pairs.</summary>
     public string PairsFile { get; }
