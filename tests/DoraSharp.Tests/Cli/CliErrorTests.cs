@@ -10,17 +10,8 @@ public sealed class CliErrorTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private void AssertUsageError(string[] args, params string[] expectedFragments)
-    {
-        var (code, error, _) = CliRunner.Run(args);
-        Assert.Equal(2, code);
-        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got {lines.Length}:\n{error}");
-        Assert.StartsWith("dora: ", lines[0]);
-        Assert.DoesNotContain("   at ", error);
-        Assert.DoesNotContain("Exception", error);
-        foreach (var fragment in expectedFragments) Assert.Contains(fragment, lines[0]);
-    }
+    private static void AssertUsageError(string[] args, params string[] expectedFragments) =>
+        CliAssert.UsageError(CliRunner.Run(args), expectedFragments);
 
     [Fact]
     public void Unknown_dataset() =>

@@ -30,15 +30,6 @@ public sealed class TrainPredictCommandTests : IDisposable
         return path;
     }
 
-    private static void AssertUsageError((int Code, string Error, string Output) result, params string[] fragments)
-    {
-        Assert.Equal(2, result.Code);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Error}");
-        Assert.StartsWith("dora: ", lines[0]);
-        foreach (var f in fragments) Assert.Contains(f, lines[0]);
-    }
-
     [Theory]
     [InlineData("--r", "0", "--r must be a whole number from 1 to 1024 (got '0')")]
     [InlineData("--epochs", "0", "--epochs must be a whole number from 1 to 1000 (got '0')")]
@@ -50,7 +41,7 @@ public sealed class TrainPredictCommandTests : IDisposable
     public void Bad_train_options_exit_2_with_one_line(string option, string value, string expected)
     {
         var data = WriteClassification();
-        AssertUsageError(CliRunner.Run("train", "--data", data, "--out", _dir.File("run"), option, value), expected);
+        CliAssert.UsageError(CliRunner.Run("train", "--data", data, "--out", _dir.File("run"), option, value), expected);
         Assert.False(Directory.Exists(_dir.File("run")));
     }
 
@@ -59,7 +50,7 @@ public sealed class TrainPredictCommandTests : IDisposable
     {
         var path = _dir.File("one.csv");
         File.WriteAllText(path, "text,label\na,x\nb,x\nc,x\n");
-        AssertUsageError(CliRunner.Run("train", "--data", path, "--out", _dir.File("run")), "every row has the label 'x'", "at least two");
+        CliAssert.UsageError(CliRunner.Run("train", "--data", path, "--out", _dir.File("run")), "every row has the label 'x'", "at least two");
         Assert.Equal(["one.csv"], _dir.Entries());
     }
 
@@ -67,7 +58,7 @@ public sealed class TrainPredictCommandTests : IDisposable
     public void A_missing_column_names_the_option_and_lists_the_columns_found()
     {
         var data = WriteClassification();
-        AssertUsageError(CliRunner.Run("train", "--data", data, "--out", _dir.File("run"), "--label-column", "category"),
+        CliAssert.UsageError(CliRunner.Run("train", "--data", data, "--out", _dir.File("run"), "--label-column", "category"),
             "no column 'category' (--label-column)", "'text', 'label'");
     }
 
@@ -77,7 +68,7 @@ public sealed class TrainPredictCommandTests : IDisposable
         var data = WriteClassification();
         Directory.CreateDirectory(_dir.File("run"));
         File.WriteAllText(_dir.File("run/keep.txt"), "mine");
-        AssertUsageError(CliRunner.Run("train", "--data", data, "--out", _dir.File("run")), "already exists", "--force");
+        CliAssert.UsageError(CliRunner.Run("train", "--data", data, "--out", _dir.File("run")), "already exists", "--force");
         Assert.Equal("mine", File.ReadAllText(_dir.File("run/keep.txt")));
     }
 
@@ -86,9 +77,9 @@ public sealed class TrainPredictCommandTests : IDisposable
     {
         Directory.CreateDirectory(_dir.File("half"));
         var data = WriteClassification();
-        AssertUsageError(CliRunner.Run("predict", "--run", _dir.File("half"), "--data", data), "no run.json", "half-written");
+        CliAssert.UsageError(CliRunner.Run("predict", "--run", _dir.File("half"), "--data", data), "no run.json", "half-written");
         File.WriteAllText(_dir.File("half/run.json"), """{"format":"dorasharp-text-run","format_version":99,"task":"classification","method":"dora","pooling":"","tokenizer":{"max_length":16},"training":null,"files":{},"created_by":""}""");
-        AssertUsageError(CliRunner.Run("predict", "--run", _dir.File("half"), "--data", data), "format_version 99");
+        CliAssert.UsageError(CliRunner.Run("predict", "--run", _dir.File("half"), "--data", data), "format_version 99");
     }
 
     [Fact]
@@ -132,7 +123,7 @@ public sealed class TrainPredictCommandTests : IDisposable
 
         // A folder missing a file its run.json lists is incomplete, and said to be.
         File.Delete(Path.Combine(run, "adapter/adapter_model.safetensors"));
-        AssertUsageError(CliRunner.Run("predict", "--run", run, "--data", data), "'adapter/adapter_model.safetensors'", "incomplete");
+        CliAssert.UsageError(CliRunner.Run("predict", "--run", run, "--data", data), "'adapter/adapter_model.safetensors'", "incomplete");
     }
 
     [Fact]
@@ -201,9 +192,9 @@ public sealed class TrainPredictCommandTests : IDisposable
         Assert.False(Directory.Exists(run), "a stopped run leaves no run folder");
         Assert.True(File.Exists(_dir.File(".stopped.partial/checkpoint/progress.json")), "the finished epoch is checkpointed");
 
-        AssertUsageError(CliRunner.Run(Args(run)), "add --resume");
-        AssertUsageError(CliRunner.Run([.. Args(run), "--resume", "--seed", "2"]), "--seed");
-        AssertUsageError(CliRunner.Run([.. Args(_dir.File("never")), "--resume"]), "no unfinished run");
+        CliAssert.UsageError(CliRunner.Run(Args(run)), "add --resume");
+        CliAssert.UsageError(CliRunner.Run([.. Args(run), "--resume", "--seed", "2"]), "--seed");
+        CliAssert.UsageError(CliRunner.Run([.. Args(_dir.File("never")), "--resume"]), "no unfinished run");
 
         (code, error, _) = CliRunner.Run([.. Args(run), "--resume"]);
         Assert.True(code == 0, error);

@@ -18,15 +18,6 @@ public sealed class AdapterExportTests(ExportFixture fixture)
 {
     private const double Tolerance = 1e-4;
 
-    private static void AssertUsageError((int Code, string Error, string Output) result, params string[] fragments)
-    {
-        Assert.Equal(2, result.Code);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Error}");
-        Assert.DoesNotContain("Exception", lines[0]);
-        foreach (var f in fragments) Assert.True(lines[0].Contains(f, StringComparison.Ordinal), $"'{f}' not in: {lines[0]}");
-    }
-
     private void AssertNothingWritten(string target)
     {
         Assert.False(Directory.Exists(target), $"{target} should not exist");
@@ -93,9 +84,9 @@ public sealed class AdapterExportTests(ExportFixture fixture)
     public void Run_and_adapter_together_or_neither_are_refused_before_any_work()
     {
         var target = fixture.File("out-both");
-        AssertUsageError(CliRunner.Run("export", "--run", fixture.SimilarityRun, "--adapter", fixture.SimilarityAdapter, "--out", target),
+        CliAssert.UsageError(CliRunner.Run("export", "--run", fixture.SimilarityRun, "--adapter", fixture.SimilarityAdapter, "--out", target),
             "--run and --adapter exclude each other");
-        AssertUsageError(CliRunner.Run("export", "--out", target), "give --run DIR", "or --adapter DIR");
+        CliAssert.UsageError(CliRunner.Run("export", "--out", target), "give --run DIR", "or --adapter DIR");
         AssertNothingWritten(target);
         var e = Assert.Throws<ArgumentException>(() => RunExporter.Export(new ExportOptions { Run = fixture.SimilarityRun, Adapter = fixture.SimilarityAdapter, Out = target }));
         Assert.Contains("not both", e.Message);
@@ -122,7 +113,7 @@ public sealed class AdapterExportTests(ExportFixture fixture)
             default: File.WriteAllBytes(path, File.ReadAllBytes(path)[..100]); break;
         }
         var target = fixture.File("out-" + fault);
-        AssertUsageError(CliRunner.Run("export", "--adapter", adapter, "--out", target), file);
+        CliAssert.UsageError(CliRunner.Run("export", "--adapter", adapter, "--out", target), file);
         AssertNothingWritten(target);
         Directory.Delete(adapter, recursive: true);
     }
@@ -131,13 +122,13 @@ public sealed class AdapterExportTests(ExportFixture fixture)
     public void A_missing_adapter_folder_and_an_existing_out_are_refused()
     {
         var target = fixture.File("out-missing-adapter");
-        AssertUsageError(CliRunner.Run("export", "--adapter", fixture.File("no-such-adapter"), "--out", target), "--adapter", "no-such-adapter", "no such folder");
+        CliAssert.UsageError(CliRunner.Run("export", "--adapter", fixture.File("no-such-adapter"), "--out", target), "--adapter", "no-such-adapter", "no such folder");
         AssertNothingWritten(target);
 
         var existing = fixture.File("existing-adapter-out");
         Directory.CreateDirectory(existing);
         File.WriteAllText(Path.Combine(existing, "keep.txt"), "mine");
-        AssertUsageError(CliRunner.Run("export", "--adapter", fixture.SimilarityAdapter, "--out", existing), "already exists", "--force");
+        CliAssert.UsageError(CliRunner.Run("export", "--adapter", fixture.SimilarityAdapter, "--out", existing), "already exists", "--force");
         Assert.Equal("mine", File.ReadAllText(Path.Combine(existing, "keep.txt")));
         Assert.Single(Directory.EnumerateFileSystemEntries(existing));
         Directory.Delete(existing, recursive: true);
@@ -147,7 +138,7 @@ public sealed class AdapterExportTests(ExportFixture fixture)
     public void A_classification_run_s_adapter_is_refused_pointing_to_its_run_folder()
     {
         var target = fixture.File("out-classifier-adapter");
-        AssertUsageError(CliRunner.Run("export", "--adapter", Path.Combine(fixture.ClassificationRun, "adapter"), "--out", target),
+        CliAssert.UsageError(CliRunner.Run("export", "--adapter", Path.Combine(fixture.ClassificationRun, "adapter"), "--out", target),
             "adapter_config.json does not fit", "(modules_to_save)", "saved over a classifier", "--run");
         AssertNothingWritten(target);
     }

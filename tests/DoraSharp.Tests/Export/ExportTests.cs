@@ -17,14 +17,6 @@ public sealed class ExportTests(ExportFixture fixture)
 {
     private const double Tolerance = 1e-4;
 
-    private static void AssertUsageError((int Code, string Error, string Output) result, params string[] fragments)
-    {
-        Assert.Equal(2, result.Code);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{result.Error}");
-        foreach (var f in fragments) Assert.Contains(f, lines[0]);
-    }
-
     private static string[] Entries(string folder) =>
         Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
 
@@ -142,7 +134,7 @@ public sealed class ExportTests(ExportFixture fixture)
         var target = fixture.File("existing");
         Directory.CreateDirectory(target);
         File.WriteAllText(Path.Combine(target, "keep.txt"), "mine");
-        AssertUsageError(CliRunner.Run("export", "--run", fixture.ClassificationRun, "--out", target), "already exists", "--force");
+        CliAssert.UsageError(CliRunner.Run("export", "--run", fixture.ClassificationRun, "--out", target), "already exists", "--force");
         Assert.Equal(["keep.txt"], Entries(target));
         Assert.Equal("mine", File.ReadAllText(Path.Combine(target, "keep.txt")));
         Directory.Delete(target, recursive: true);
@@ -205,7 +197,7 @@ public sealed class ExportTests(ExportFixture fixture)
         var run = CopyRun("incomplete-" + missing.Replace('/', '-'));
         File.Delete(Path.Combine(run, missing));
         var target = fixture.File("out-incomplete");
-        AssertUsageError(CliRunner.Run("export", "--run", run, "--out", target), fragment1, fragment2);
+        CliAssert.UsageError(CliRunner.Run("export", "--run", run, "--out", target), fragment1, fragment2);
         Assert.False(Directory.Exists(target));
         Directory.Delete(run, recursive: true);
     }
@@ -216,7 +208,7 @@ public sealed class ExportTests(ExportFixture fixture)
         var run = CopyRun("version");
         var manifest = Path.Combine(run, "run.json");
         File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"format_version\": 1", "\"format_version\": 99", StringComparison.Ordinal));
-        AssertUsageError(CliRunner.Run("export", "--run", run, "--out", fixture.File("out-version")), "format_version 99", "reads version 1");
+        CliAssert.UsageError(CliRunner.Run("export", "--run", run, "--out", fixture.File("out-version")), "format_version 99", "reads version 1");
         Directory.Delete(run, recursive: true);
     }
 
@@ -235,10 +227,10 @@ public sealed class ExportTests(ExportFixture fixture)
     public void Predict_with_the_onnx_engine_refuses_bad_option_combinations_and_folders()
     {
         var data = Path.Combine(fixture.ClassificationRun, "validation.jsonl");
-        AssertUsageError(CliRunner.Run("predict", "--engine", "onnx", "--data", data), "--engine onnx needs --model");
-        AssertUsageError(CliRunner.Run("predict", "--model", fixture.ClassificationModel, "--data", data), "--engine onnx");
-        AssertUsageError(CliRunner.Run("predict", "--engine", "onnx", "--model", fixture.SimilarityModel, "--data", data), "embedding (similarity)", "--task is classification");
-        AssertUsageError(CliRunner.Run("predict", "--engine", "onnx", "--model", fixture.ClassificationRun, "--data", data), "model.json", "missing");
+        CliAssert.UsageError(CliRunner.Run("predict", "--engine", "onnx", "--data", data), "--engine onnx needs --model");
+        CliAssert.UsageError(CliRunner.Run("predict", "--model", fixture.ClassificationModel, "--data", data), "--engine onnx");
+        CliAssert.UsageError(CliRunner.Run("predict", "--engine", "onnx", "--model", fixture.SimilarityModel, "--data", data), "embedding (similarity)", "--task is classification");
+        CliAssert.UsageError(CliRunner.Run("predict", "--engine", "onnx", "--model", fixture.ClassificationRun, "--data", data), "model.json", "missing");
     }
 
     [Fact]
@@ -309,9 +301,9 @@ public sealed class ExportTests(ExportFixture fixture)
     [Fact]
     public void The_inference_bench_runs_the_three_engines_on_a_run_and_refuses_bad_combinations()
     {
-        AssertUsageError(CliRunner.Run("bench", "--inference"), "--inference needs --run");
-        AssertUsageError(CliRunner.Run("bench", "--run", fixture.ClassificationRun), "--run is read by --inference only");
-        AssertUsageError(CliRunner.Run("bench", "--inference", "--run", fixture.File("no-such-run")), "no such folder");
+        CliAssert.UsageError(CliRunner.Run("bench", "--inference"), "--inference needs --run");
+        CliAssert.UsageError(CliRunner.Run("bench", "--run", fixture.ClassificationRun), "--run is read by --inference only");
+        CliAssert.UsageError(CliRunner.Run("bench", "--inference", "--run", fixture.File("no-such-run")), "no such folder");
         // The smallest run: one batch size, one timed step; it exports to a temporary folder and deletes it.
         var (code, error, _) = CliRunner.Run("bench", "--inference", "--run", fixture.ClassificationRun, "--quick", "--infer-batches", "2", "--steps", "1", "--warmup", "0", "--threads", "1");
         Assert.True(code == 0, error);
