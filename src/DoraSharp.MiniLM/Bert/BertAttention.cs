@@ -8,10 +8,10 @@ namespace DoraSharp.MiniLM;
 /// Hugging Face <c>BertAttention</c>: <c>self</c> (the multi-head attention) followed by <c>output</c>
 /// (projection, residual, LayerNorm).
 /// </summary>
-public sealed class BertAttention : Module<Tensor, Tensor, Tensor>
+public sealed class BertAttention : Module<Tensor, TokenLayout, Tensor>
 {
     // '@self' is the C# spelling of a field whose metadata name, and so whose state-dict key, is "self".
-    private readonly Module<Tensor, Tensor, Tensor> @self;
+    private readonly Module<Tensor, TokenLayout, Tensor> @self;
     private readonly Module<Tensor, Tensor, Tensor> output;
 
     /// <summary>Builds the attention block for <paramref name="config"/>.</summary>
@@ -22,11 +22,11 @@ public sealed class BertAttention : Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Attention over <paramref name="hidden"/> <c>(B, T, C)</c> with mask <c>(B, 1, 1, T)</c>; returns <c>(B, T, C)</c>.</summary>
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    /// <summary>Attention over the packed tokens <paramref name="hidden"/> <c>(N, C)</c> of <paramref name="layout"/>; returns <c>(N, C)</c>.</summary>
+    public override Tensor forward(Tensor hidden, TokenLayout layout)
     {
         using var scope = NewDisposeScope();
-        var context = @self.call(hidden, additiveMask);                      // (B, T, C)
+        var context = @self.call(hidden, layout);                            // (N, C)
         return output.call(context, hidden).MoveToOuterDisposeScope();
     }
 }

@@ -15,7 +15,7 @@ namespace DoraSharp.MiniLM;
 public sealed class BertEncoder : Module<Tensor, Tensor, Tensor, BertEncoderOutput>
 {
     private readonly Module<Tensor, Tensor, Tensor> embeddings;
-    private readonly Module<Tensor, Tensor, Tensor> encoder;
+    private readonly Module<Tensor, TokenLayout, Tensor> encoder;
     private readonly Module<Tensor, Tensor> pooler;
 
     /// <summary>Builds the model for <paramref name="config"/> with freshly initialised weights.</summary>
@@ -34,6 +34,14 @@ public sealed class BertEncoder : Module<Tensor, Tensor, Tensor, BertEncoderOutp
     public BertConfig Config { get; }
 
     /// <summary>
+    /// When true (the default) the layers compute only the real tokens of a padded batch (<see cref="TokenLayout"/>):
+    /// the same values at real tokens, less work, and zeros in <see cref="BertEncoderOutput.LastHiddenState"/> at
+    /// padding positions, as Hugging Face's unpadding models (ModernBERT) return. False computes every position as
+    /// HF's <c>BertModel</c> does, padding rows included, for comparing whole hidden-state tensors with it.
+    /// </summary>
+    public bool SkipPadding { get; set; } = true;
+
+    /// <summary>
     /// Runs the encoder. All three inputs are <c>(B, T)</c> int64: word-piece ids, 1 for real tokens and 0 for
     /// padding, and segment ids (all 0 for single sentences).
     /// </summary>
@@ -42,8 +50,8 @@ public sealed class BertEncoder : Module<Tensor, Tensor, Tensor, BertEncoderOutp
         CheckInputs(inputIds, attentionMask, tokenTypeIds);
         using var scope = NewDisposeScope();
         var hidden = embeddings.call(inputIds, tokenTypeIds);                          // (B, T, C)
-        var mask = AdditiveAttentionMask.Build(attentionMask, hidden.dtype);           // (B, 1, 1, T)
-        var last = encoder.call(hidden, mask);                                         // (B, T, C)
+        var layout = TokenLayout.For(attentionMask, hidden.dtype, SkipPadding);
+        var last = layout.Unpad(encoder.call(layout.Pack(hidden), layout));            // (N, C) -> (B, T, C)
         var pooled = pooler.call(last);                                                // (B, C)
         return new BertEncoderOutput(last.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
     }

@@ -22,10 +22,10 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>GELU(dense(<paramref name="hidden"/>)): <c>(B, T, C)</c> to <c>(B, T, I)</c>.</summary>
+    /// <summary>GELU(dense(<paramref name="hidden"/>)): <c>(N, C)</c> to <c>(N, I)</c>.</summary>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return intermediate_act_fn.call(dense.call(hidden)).MoveToOuterDisposeScope(); // (B, T, I)
+        return intermediate_act_fn.call(dense.call(hidden)).MoveToOuterDisposeScope(); // (N, I)
     }
 }

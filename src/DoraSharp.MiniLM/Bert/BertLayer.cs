@@ -5,9 +5,9 @@ using static TorchSharp.torch.nn;
 namespace DoraSharp.MiniLM;
 
 /// <summary>Hugging Face <c>BertLayer</c>: <c>attention</c>, then <c>intermediate</c> and <c>output</c> (the feed-forward block).</summary>
-public sealed class BertLayer : Module<Tensor, Tensor, Tensor>
+public sealed class BertLayer : Module<Tensor, TokenLayout, Tensor>
 {
-    private readonly Module<Tensor, Tensor, Tensor> attention;
+    private readonly Module<Tensor, TokenLayout, Tensor> attention;
     private readonly Module<Tensor, Tensor> intermediate;
     private readonly Module<Tensor, Tensor, Tensor> output;
 
@@ -20,12 +20,12 @@ public sealed class BertLayer : Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>One layer over <paramref name="hidden"/> <c>(B, T, C)</c> with mask <c>(B, 1, 1, T)</c>; returns <c>(B, T, C)</c>.</summary>
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    /// <summary>One layer over the packed tokens <paramref name="hidden"/> <c>(N, C)</c> of <paramref name="layout"/>; returns <c>(N, C)</c>.</summary>
+    public override Tensor forward(Tensor hidden, TokenLayout layout)
     {
         using var scope = NewDisposeScope();
-        var attended = attention.call(hidden, additiveMask);                 // (B, T, C)
-        var expanded = intermediate.call(attended);                          // (B, T, I)
-        return output.call(expanded, attended).MoveToOuterDisposeScope();    // (B, T, C)
+        var attended = attention.call(hidden, layout);                       // (N, C)
+        var expanded = intermediate.call(attended);                          // (N, I)
+        return output.call(expanded, attended).MoveToOuterDisposeScope();    // (N, C)
     }
 }

@@ -23,11 +23,11 @@ public sealed class BertOutput : Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>LayerNorm(dropout(dense(<paramref name="intermediate"/> <c>(B, T, I)</c>)) + <paramref name="residual"/> <c>(B, T, C)</c>).</summary>
+    /// <summary>LayerNorm(dropout(dense(<paramref name="intermediate"/> <c>(N, I)</c>)) + <paramref name="residual"/> <c>(N, C)</c>).</summary>
     public override Tensor forward(Tensor intermediate, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        var x = dropout.call(dense.call(intermediate)) + residual;           // (B, T, C)
+        var x = dropout.call(dense.call(intermediate)) + residual;           // (N, C)
         return LayerNorm.call(x).MoveToOuterDisposeScope();
     }
 }

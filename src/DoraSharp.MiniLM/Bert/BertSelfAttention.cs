@@ -11,7 +11,7 @@ namespace DoraSharp.MiniLM;
 /// as the eager formula (<see cref="EagerAttention"/>) does, up to float rounding, without keeping the T×T
 /// probabilities (its flash kernel). Training with attention dropout keeps the eager formula (see forward).
 /// </summary>
-public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
+public sealed class BertSelfAttention : Module<Tensor, TokenLayout, Tensor>
 {
     private readonly Module<Tensor, Tensor> query;
     private readonly Module<Tensor, Tensor> key;
@@ -35,16 +35,18 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>
-    /// Attends <paramref name="hidden"/> <c>(B, T, C)</c> to itself; <paramref name="additiveMask"/> is
-    /// <c>(B, 1, 1, T)</c> with 0 on real tokens and a large negative number on padding. Returns <c>(B, T, C)</c>.
+    /// Attends the packed tokens <paramref name="hidden"/> <c>(N, C)</c> of <paramref name="layout"/> to each other,
+    /// sequence by sequence, with its additive mask. Returns <c>(N, C)</c>.
     /// </summary>
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    public override Tensor forward(Tensor hidden, TokenLayout layout)
     {
         using var scope = NewDisposeScope();
-        long b = hidden.shape[0], t = hidden.shape[1];
-        var q = SplitHeads(query.call(hidden), b, t);                        // (B, H, T, D)
-        var k = SplitHeads(key.call(hidden), b, t);                          // (B, H, T, D)
-        var v = SplitHeads(value.call(hidden), b, t);                        // (B, H, T, D)
+        // The projections run on the N real tokens; only the attention product needs the (B, T) grid. Padding
+        // positions enter it as zero rows: masked as keys, and their query rows are dropped by Pack.
+        var q = SplitHeads(layout.Unpad(query.call(hidden)));                 // (B, H, T, D)
+        var k = SplitHeads(layout.Unpad(key.call(hidden)));                   // (B, H, T, D)
+        var v = SplitHeads(layout.Unpad(value.call(hidden)));                 // (B, H, T, D)
+        var additiveMask = layout.AdditiveMask;                              // (B, 1, 1, T)
         Tensor context;                                                      // (B, H, T, D)
         if (training && dropoutProb > 0)
         {
@@ -59,7 +61,8 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
             // The float mask is added to the scaled scores, as HF's sdpa path passes it.
             context = functional.scaled_dot_product_attention(q, k, v, additiveMask);
         }
-        return context.transpose(1, 2).reshape(b, t, numHeads * headSize).MoveToOuterDisposeScope();          // (B, T, C)
+        var merged = context.transpose(1, 2).reshape(layout.Batch, layout.Length, numHeads * headSize);   // (B, T, C)
+        return layout.Pack(merged).MoveToOuterDisposeScope();                // (N, C)
     }
 
     /// <summary>
@@ -74,6 +77,6 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor, Tensor>
         return functional.softmax(scores, -1).matmul(v).MoveToOuterDisposeScope();              // (B, H, T, D)
     }
 
-    private Tensor SplitHeads(Tensor x, long b, long t) =>
-        x.view(b, t, numHeads, headSize).permute(0, 2, 1, 3);               // (B, T, C) -> (B, H, T, D)
+    private Tensor SplitHeads(Tensor x) =>
+        x.view(x.shape[0], x.shape[1], numHeads, headSize).permute(0, 2, 1, 3);   // (B, T, C) -> (B, H, T, D)
 }

@@ -23,11 +23,11 @@ public sealed class BertSelfOutput : Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>LayerNorm(dropout(dense(<paramref name="context"/>)) + <paramref name="residual"/>), all <c>(B, T, C)</c>.</summary>
+    /// <summary>LayerNorm(dropout(dense(<paramref name="context"/>)) + <paramref name="residual"/>), all <c>(N, C)</c>.</summary>
     public override Tensor forward(Tensor context, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        var x = dropout.call(dense.call(context)) + residual;                // (B, T, C)
+        var x = dropout.call(dense.call(context)) + residual;                // (N, C)
         return LayerNorm.call(x).MoveToOuterDisposeScope();
     }
 }

@@ -52,7 +52,7 @@ public sealed class BertEncoderStructureTests
                         $"{path}.{field.Name} is declared as {field.FieldType.Name}, expected Module<Tensor, Tensor>");
                 }
         Assert.Equal(2 * 6 + 1, linears);
-        Assert.Contains(model.named_modules(), m => m.name == "encoder.layer" && m.module is ModuleList<nn.Module<Tensor, Tensor, Tensor>>);
+        Assert.Contains(model.named_modules(), m => m.name == "encoder.layer" && m.module is ModuleList<nn.Module<Tensor, TokenLayout, Tensor>>);
     }
 
     private sealed class Counting(nn.Module<Tensor, Tensor> inner) : nn.Module<Tensor, Tensor>("Counting")
