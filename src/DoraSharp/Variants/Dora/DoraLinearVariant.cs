@@ -92,15 +92,18 @@ internal sealed class DoraLinearVariant : DoraVariant
     /// <summary>
     /// DoRA's training forward for small layers, where per-op dispatch, not arithmetic, is the cost (the demo MLP):
     /// V = W + s·B·A is formed once (differentiable in A and B), its row norm n is read from it detached (paper
-    /// §4.3), and y = x·((m/n)⊙V)ᵀ + b — eight native calls with libtorch's own backward, instead of the factored
+    /// §4.3), and y = x·((m/n)⊙V)ᵀ + b — seven native calls with libtorch's own backward, instead of the factored
     /// norm and the hand-written node's managed backward. The same function as the fused path up to float rounding;
     /// n is <see cref="DoraRowNorm.Direct"/>'s (the one the magnitude is initialised with), so the output at
     /// initialisation is still the base layer's exactly.
     /// </summary>
     private static Tensor SmallLayerTrainingForward(LoraLayer layer, Tensor x, Tensor weight, Tensor? bias, Tensor magnitude)
     {
-        var sb = layer.Scaling == 1 ? layer.LoraB : layer.LoraB.mul(layer.Scaling);         // (out, r)
-        var v = torch.addmm(weight, sb, layer.LoraA, 1, 1);                                 // (out, in)
+        // s rides in addmm's alpha, one native call (and backward node) fewer than scaling B first. TorchSharp's alpha
+        // is a float, exact for float32 weights; float64 layers keep s in double (rsLoRA's α/√r is not a float).
+        var v = (float)layer.Scaling == layer.Scaling || weight.dtype != ScalarType.Float64
+            ? torch.addmm(weight, layer.LoraB, layer.LoraA, 1, (float)layer.Scaling)         // (out, in)
+            : torch.addmm(weight, layer.LoraB.mul(layer.Scaling), layer.LoraA, 1, 1);
         Tensor norm;
         using (no_grad()) norm = DoraMath.FlooredNorm(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 })); // (out)
         return F.linear(x, v.mul(magnitude.div(norm).unsqueeze(1)), bias);                  // (..., out)
