@@ -80,13 +80,19 @@ DORA=(dotnet src/DoraSharp.Cli/bin/Release/net10.0/dora.dll)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for r in $(seq "$rounds"); do
-  say "round $r/$rounds: dora bench --model minilm"
+run_dora() {
+  say "round $1/$rounds: dora bench --model minilm"
   # --infer-batches '' leaves out the inference phase: only training steps are compared.
   "${DORA[@]}" bench --model minilm --threads "$threads" --shapes "$shapes" --steps "$steps" --warmup 1 \
-    --infer-batches '' --no-memory --json > "$out/dora.$r.json"
-  say "round $r/$rounds: PyTorch + PEFT"
-  "$PY" "$PT_SCRIPT" --threads "$threads" --shapes "$shapes" --steps "$steps" --warmup 1 --json > "$out/pytorch.$r.json"
+    --infer-batches '' --no-memory --json > "$out/dora.$1.json"
+}
+run_pytorch() {
+  say "round $1/$rounds: PyTorch + PEFT"
+  "$PY" "$PT_SCRIPT" --threads "$threads" --shapes "$shapes" --steps "$steps" --warmup 1 --json > "$out/pytorch.$1.json"
+}
+# Who goes first alternates: on a busy machine the second of two back-to-back runs is often the slower.
+for r in $(seq "$rounds"); do
+  if (( r % 2 )); then run_dora "$r"; run_pytorch "$r"; else run_pytorch "$r"; run_dora "$r"; fi
 done
 
 echo "DoraSharp vs PyTorch + PEFT: all-MiniLM-L6-v2 training steps, $threads thread(s), median over $rounds rounds of medians of $steps steps"
