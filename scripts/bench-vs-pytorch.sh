@@ -95,14 +95,18 @@ for r in $(seq "$rounds"); do
   if (( r % 2 )); then run_dora "$r"; run_pytorch "$r"; else run_pytorch "$r"; run_dora "$r"; fi
 done
 
-echo "DoraSharp vs PyTorch + PEFT: all-MiniLM-L6-v2 training steps, $threads thread(s), median over $rounds rounds of medians of $steps steps"
-echo "CPU:       $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores; load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after)"
-echo "DoraSharp: $("${DORA[@]}" doctor --no-sgemm | grep -E '^(BLAS|MKL path)' | sed 's/   */: /' | paste -sd';' | sed 's/;/; /')"
+cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+mkl=$("${DORA[@]}" doctor --no-sgemm | grep -E '^(BLAS|MKL path)' | sed 's/   */: /' | paste -sd';' | sed 's/;/; /')
+echo "DoraSharp vs PyTorch + PEFT: all-MiniLM-L6-v2 training steps, $threads thread(s),"
+echo "median over $rounds rounds of medians of $steps steps"
+echo "CPU:       $cpu ($(nproc) cores; load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after)"
+echo "DoraSharp: $mkl"
 echo "PyTorch:   $blas"
 "$PY" - "$out" <<'PY'
 import glob, json, statistics, sys
 
 def medians(engine):
+    """(shape, variant) -> median over rounds of each round's median_ms, in the order of the first round."""
     runs = {}
     for path in sorted(glob.glob(f"{sys.argv[1]}/{engine}.*.json")):
         for r in json.load(open(path)):
@@ -110,12 +114,16 @@ def medians(engine):
                 runs.setdefault((r["shape"], r["variant"]), []).append(r["median_ms"])
     return {k: statistics.median(v) for k, v in runs.items()}
 
+def dora_over_lora(m, shape):
+    return f"{m[shape, 'dora'] / m[shape, 'lora']:.2f}" if (shape, "dora") in m and (shape, "lora") in m else "n/a"
+
 dora, torch = medians("dora"), medians("pytorch")
-print(f"\n| {'shape':14} | variant | DoraSharp ms | PyTorch ms | DoraSharp/PyTorch |\n|{'-' * 16}|---------|-------------:|-----------:|------------------:|")
+print(f"\n| {'shape':14} | variant | DoraSharp ms | PyTorch ms | DoraSharp/PyTorch |")
+print(f"|{'-' * 16}|---------|-------------:|-----------:|------------------:|")
 for (shape, variant), ms in dora.items():
     pt = torch.get((shape, variant))
-    print(f"| {shape:14} | {variant:7} | {ms:12,.1f} | {pt:10,.1f} | {ms / pt:17.2f} |" if pt else f"| {shape:14} | {variant:7} | {ms:12,.1f} |    missing |                   |")
+    cells = f"{pt:10,.1f} | {ms / pt:17.2f}" if pt else f"{'missing':>10} | {'':17}"
+    print(f"| {shape:14} | {variant:7} | {ms:12,.1f} | {cells} |")
 for shape in dict.fromkeys(s for s, _ in dora):
-    ratio = lambda m: f"{m[(shape, 'dora')] / m[(shape, 'lora')]:.2f}" if (shape, "dora") in m and (shape, "lora") in m else "n/a"
-    print(f"DoRA/LoRA at {shape}: DoraSharp {ratio(dora)}, PyTorch + PEFT {ratio(torch)}")
+    print(f"DoRA/LoRA at {shape}: DoraSharp {dora_over_lora(dora, shape)}, PyTorch + PEFT {dora_over_lora(torch, shape)}")
 PY
