@@ -72,6 +72,9 @@ if ! blas=$(OPENBLAS_NUM_THREADS=1 "$PY" "$PT_SCRIPT" --threads 1 --check-blas);
   exit 1
 fi
 say "$blas"
+# The DoRA layer as PEFT computes it must be DoRA: outputs and gradients against the closed form.
+layer=$("$PY" "$PT_SCRIPT" --threads 1 --check-layer) || { say "$layer"; say "the PyTorch side's DoRA layer is wrong; not comparing."; exit 1; }
+say "$layer"
 
 bash scripts/setup-native.sh >&2
 dotnet build src/DoraSharp.Cli -c Release -v quiet -nologo >&2

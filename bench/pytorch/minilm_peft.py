@@ -50,6 +50,8 @@ def parse_args(argv):
     p.add_argument("--json", action="store_true", help="print one JSON array of records instead of a table")
     p.add_argument("--check-blas", action="store_true",
                    help="only say which BLAS torch runs on and its sgemm rate; exit 3 if it looks like netlib's reference BLAS")
+    p.add_argument("--check-layer", action="store_true",
+                   help="only check LoraLinear against DoRA's closed form (outputs and gradients); exit 1 if they differ")
     a = p.parse_args(argv)
     if a.threads < 1 or a.steps < 1 or a.warmup < 0:
         p.error("--threads and --steps must be >= 1, --warmup >= 0")
@@ -298,9 +300,34 @@ def check_blas():
     return 3 if reference else 0
 
 
+def check_layer():
+    """LoraLinear (PEFT's way: base output rescaled, bias taken out) against DoRA's definition written directly,
+    m * (W + s*B*A) / ||W + s*B*A|| applied to x, plus the bias, with the norm detached (paper section 4.3)."""
+    torch.manual_seed(3)
+    base = nn.Linear(24, 20).requires_grad_(False)
+    layer = LoraLinear(base, 4, 8, use_dora=True)
+    with torch.no_grad():
+        layer.lora_B.weight.normal_(0, 0.1)
+        layer.lora_magnitude_vector.weight.mul_(torch.rand(20) + 0.5)
+    x = torch.randn(3, 5, 24)
+    params = [layer.lora_A.weight, layer.lora_B.weight, layer.lora_magnitude_vector.weight]
+    ours = layer(x)
+    ours_grads = torch.autograd.grad(ours.square().sum(), params)
+    v = base.weight + layer.scaling * layer.lora_B.weight @ layer.lora_A.weight
+    direct = F.linear(x, (layer.lora_magnitude_vector.weight / v.norm(dim=1).detach())[:, None] * v, base.bias)
+    direct_grads = torch.autograd.grad(direct.square().sum(), params)
+    diffs = [(ours - direct).abs().max().item()] + [(a - b).abs().max().item() for a, b in zip(ours_grads, direct_grads)]
+    ok = max(diffs) < 1e-4
+    print(f"LoraLinear (DoRA) against the closed form: max |difference| output {diffs[0]:.1e}, gradients A/B/m "
+          + " / ".join(f"{d:.1e}" for d in diffs[1:]) + (" (ok)" if ok else " - MISMATCH"))
+    return 0 if ok else 1
+
+
 def main():
     if ARGS.check_blas:
         return check_blas()
+    if ARGS.check_layer:
+        return check_layer()
     records = []
     for b, t in ARGS.shapes:
         for v, (median, minimum) in measure(b, t, ARGS.variants, ARGS.warmup, ARGS.steps).items():
