@@ -21,8 +21,8 @@ values, and this script needs no download.
 PEFT is not installed here (it is not on Debian's mirror); LoraLinear below is PEFT's lora.Linear for one adapter,
 computing what huggingface/peft's src/peft/tuners/lora/layer.py (Linear.forward), variants.py
 (DoraLinearVariant.forward) and dora.py (DoraLinearLayer.update_layer / forward / get_weight_norm /
-get_lora_weight) compute (read at peft commit 5d602fd), term for term, in training mode with lora_dropout = 0 (Identity) and DoRA caching off
-(PEFT's default).
+get_lora_weight) compute (read at peft commit 5d602fd), term for term, in training mode with lora_dropout = 0
+(Identity) and DoRA caching off (PEFT's default).
 
 Run with Debian's interpreter (/usr/bin/python3 with python3-torch); scripts/bench-vs-pytorch.sh sets it up and runs
 it interleaved with `dora bench --model minilm`.
