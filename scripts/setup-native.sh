@@ -4,7 +4,8 @@
 # libtorch 2.10 is built with GCC 13 and needs a libstdc++ that exports GLIBCXX_3.4.32.
 # Debian 12 (bookworm) ships GCC 12's libstdc++ (GLIBCXX_3.4.30). On Debian 12, as root, this
 # script installs libstdc++6 from Debian 13 (trixie), pinned so that nothing else is taken from
-# trixie unless asked for. It reads the Debian mirror from the machine's own apt configuration.
+# trixie unless asked for. It reads the Debian mirror from the machine's own apt configuration
+# (scripts/lib/debian-trixie.sh, shared with scripts/bench-vs-pytorch.sh).
 # Idempotent: when the symbol is already there it says so and changes nothing.
 #
 # It also builds the MKL vendor fix (native/mkl-vendor-fix, issue 15; docs/performance.md) into
@@ -58,8 +59,9 @@ fi
 
 say "the machine's libstdc++ ($(find_libstdcxx 2>/dev/null || echo 'not found')) lacks $NEEDED, which TorchSharp 0.107 (libtorch 2.10) needs."
 
-codename=""
-[ -r /etc/os-release ] && codename=$(. /etc/os-release; echo "${VERSION_CODENAME:-}")
+# shellcheck source=lib/debian-trixie.sh
+. "$(dirname "$0")/lib/debian-trixie.sh"
+codename=$(debian_codename)
 if [ "$codename" != "bookworm" ]; then
   say "this is not Debian 12 (found '${codename:-unknown}'): install a libstdc++ from GCC 13 or newer"
   say "(e.g. the libstdc++6 package of your distribution's newer release), then run this again."
@@ -69,42 +71,7 @@ if [ "$(id -u)" != 0 ]; then
   say "run this script as root (or: sudo apt-get install -t trixie libstdc++6 after adding Debian 13 to apt's sources)."
   exit 1
 fi
-
-# The mirror: the first URI that serves bookworm's main archive in this machine's own configuration.
-mirror=""
-if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-  mirror=$(awk '/^URIs:/ {u=$2} /^Suites:/ && /bookworm( |$)/ && u!="" {print u; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [ -z "$mirror" ]; then
-  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-           | awk '$1=="deb" && $0 ~ / bookworm / {for(i=2;i<=NF;i++) if ($i ~ /^(https?|file|mirror):/) {print $i; exit}}' | head -n1)
-fi
-if [ -z "$mirror" ]; then
-  say "could not find a Debian mirror for bookworm in /etc/apt/sources.list{,.d}; add one and run this again."
-  exit 1
-fi
-
-src=/etc/apt/sources.list.d/dorasharp-trixie.sources
-pin=/etc/apt/preferences.d/dorasharp-trixie
-say "adding Debian 13 (trixie) from $mirror to apt's sources ($src)"
-cat > "$src" <<SRC
-# Added by DoraSharp's scripts/setup-native.sh: libstdc++6 with $NEEDED for TorchSharp 0.107.
-Types: deb
-URIs: $mirror
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-say "pinning trixie at priority 100 so nothing is upgraded to it unasked ($pin)"
-cat > "$pin" <<PIN
-# Added by DoraSharp's scripts/setup-native.sh: take packages from trixie only when asked (-t trixie).
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-PIN
-
-say "apt-get update"
-apt-get update -qq
+debian_add_trixie || exit 1
 say "apt-get install -t trixie libstdc++6 (pulls the libc6 it needs)"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie libstdc++6 >/dev/null
 
