@@ -77,7 +77,12 @@ layer=$("$PY" "$PT_SCRIPT" --threads 1 --check-layer) || { say "$layer"; say "th
 say "$layer"
 
 bash scripts/setup-native.sh >&2
-dotnet build src/DoraSharp.Cli -c Release -v quiet -nologo >&2
+# The build's warnings are not this script's news: show its output only when it fails.
+build_log=$(mktemp)
+if ! dotnet build src/DoraSharp.Cli -c Release -v quiet -nologo >"$build_log" 2>&1; then
+  cat "$build_log" >&2; rm -f "$build_log"; say "building the dora CLI failed (above)."; exit 1
+fi
+rm -f "$build_log"
 DORA=(dotnet src/DoraSharp.Cli/bin/Release/net10.0/dora.dll)
 
 out=$(mktemp -d)
