@@ -50,6 +50,10 @@ install_pytorch() {
     exit 1
   fi
   if [ "$codename" = bookworm ]; then
+    # Not a light touch: python3-torch from trixie pulls trixie's Python 3.13 and what it depends on (base-files
+    # among them: /etc/os-release then says Debian 13). Said before doing it; meant for a benchmark machine.
+    say "on Debian 12 this moves python3, base-files and their dependencies to Debian 13 (trixie); Ctrl-C within 10 s to stop."
+    sleep 10
     debian_add_trixie || exit 1
     target=(-t trixie)
   elif [ -e /etc/apt/sources.list.d/dorasharp-trixie.sources ]; then
