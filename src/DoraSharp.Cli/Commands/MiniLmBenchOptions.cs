@@ -19,7 +19,7 @@ internal sealed class MiniLmBenchOptions
 
     public Option<string> InferBatches { get; } = new("--infer-batches")
     {
-        Description = $"With --model minilm: comma-separated batch sizes for inference (sentences/s). Default {MiniLmBenchmark.DefaultInferBatches}.",
+        Description = $"With --model minilm: comma-separated batch sizes for inference (sentences/s); '' (empty) times training only. Default {MiniLmBenchmark.DefaultInferBatches}.",
         DefaultValueFactory = _ => MiniLmBenchmark.DefaultInferBatches,
     };
 

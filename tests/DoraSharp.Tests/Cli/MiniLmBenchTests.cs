@@ -47,4 +47,16 @@ public sealed class MiniLmBenchTests
         double Peak(string v) => (double)records.Single(r => (string)r["phase"]! == "train" && (string)r["variant"]! == v)["peak_mb"]!;
         Assert.True(Peak("full") > Peak("frozen") + 100, $"full {Peak("full")} MB vs frozen {Peak("frozen")} MB");
     }
+
+    [Fact]
+    public async Task An_empty_inference_batch_list_times_training_only()
+    {
+        // scripts/bench-vs-pytorch.sh relies on this to compare training steps alone.
+        var (code, output, error) = await CliProcess.RunAsync(null, TimeSpan.FromMinutes(5),
+            "bench", "--model", "minilm", "--quick", "--threads", "1", "--no-memory", "--infer-batches", "", "--json");
+        Assert.True(code == 0, error);
+        var records = JsonNode.Parse(output)!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(new[] { "dora", "frozen", "full", "lora" }, records.Select(r => (string)r["variant"]!).Order().ToArray());
+        Assert.All(records, r => Assert.Equal("train", (string)r["phase"]!));
+    }
 }
