@@ -71,7 +71,7 @@ public sealed class TokenLayout
     {
         ArgumentNullException.ThrowIfNull(packed);
         var c = packed.shape[^1];
-        if (_index is null) return packed.view(Batch, Length, c);               // (B, T, C)
+        if (_index is null) return packed.reshape(Batch, Length, c);            // (B, T, C), a view when contiguous
         using var scope = NewDisposeScope();
         // Out of place, so autograd passes the gradient of the real rows back to `packed` (index_select).
         var full = zeros([Batch * Length, c], dtype: packed.dtype, device: packed.device).index_copy(0, _index, packed);
