@@ -76,9 +76,9 @@ public static class DoraRowNorm
     }
 
     /// <summary>
-    /// ‖W_i + s·(B·A)_i‖ summed directly, as PEFT does (in <see cref="DoraMath.NormDType"/>): three native calls
-    /// for small layers. At B = 0 it is exactly PEFT's ‖W_i‖ (W + 0 is W), so m = n at initialisation on both DoRA
-    /// paths. Where an update nearly cancels W_i its float32 error is PEFT's own, eps·‖W_i‖/n_i (the factored
+    /// ‖W_i + s·(B·A)_i‖ summed directly, as PEFT does (in <see cref="DoraMath.NormDType"/>), for small layers: V formed
+    /// by <see cref="LoraMath.AddScaledProduct"/> as the small-layer training forward forms it, then its row norms (two
+    /// native calls). At B = 0 it is exactly PEFT's ‖W_i‖ (W + 0 is W), so m = n at initialisation on both DoRA paths. Where an update nearly cancels W_i its float32 error is PEFT's own, eps·‖W_i‖/n_i (the factored
     /// form recomputes such rows in float64; at these sizes the whole norm costs less than that check).
     /// </summary>
     public static Tensor Direct(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
@@ -86,8 +86,7 @@ public static class DoraRowNorm
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var (w, a, b) = InNormDType(weight, loraA, loraB);
-        // s multiplies B out of place (B may be the parameter itself) and in full precision (addmm's alpha is a float).
-        var direct = torch.addmm(w, b.mul(scaling), a, 1, 1);                              // (out, in)
+        var direct = LoraMath.AddScaledProduct(w, a, b, scaling);                          // (out, in)
         return scope.MoveToOuter(linalg.vector_norm(direct, ord: 2, dims: new long[] { 1 })); // (out)
     }
 

@@ -27,4 +27,14 @@ public static class LoraMath
     /// </summary>
     public static Tensor DeltaWeight(Tensor loraA, Tensor loraB, double scaling)
         => LowRankProduct(loraA, loraB).mul_(scaling);
+
+    /// <summary>
+    /// V = W + s·B·A in one <c>addmm</c>, differentiable in every input; B is never written. s rides in addmm's alpha
+    /// (one native call and backward node fewer than scaling B first), but TorchSharp passes alpha as a float: exact for
+    /// float32 tensors, so a float64 weight with an s that is not a float (rsLoRA's α/√r) scales B in double instead.
+    /// </summary>
+    internal static Tensor AddScaledProduct(Tensor weight, Tensor loraA, Tensor loraB, double scaling)
+        => (float)scaling == scaling || weight.dtype != ScalarType.Float64
+            ? torch.addmm(weight, loraB, loraA, 1, (float)scaling)
+            : torch.addmm(weight, loraB.mul(scaling), loraA, 1, 1);
 }

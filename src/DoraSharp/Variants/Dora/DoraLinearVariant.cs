@@ -99,11 +99,7 @@ internal sealed class DoraLinearVariant : DoraVariant
     /// </summary>
     private static Tensor SmallLayerTrainingForward(LoraLayer layer, Tensor x, Tensor weight, Tensor? bias, Tensor magnitude)
     {
-        // s rides in addmm's alpha, one native call (and backward node) fewer than scaling B first. TorchSharp's alpha
-        // is a float, exact for float32 weights; float64 layers keep s in double (rsLoRA's α/√r is not a float).
-        var v = (float)layer.Scaling == layer.Scaling || weight.dtype != ScalarType.Float64
-            ? torch.addmm(weight, layer.LoraB, layer.LoraA, 1, (float)layer.Scaling)         // (out, in)
-            : torch.addmm(weight, layer.LoraB.mul(layer.Scaling), layer.LoraA, 1, 1);
+        var v = LoraMath.AddScaledProduct(weight, layer.LoraA, layer.LoraB, layer.Scaling); // (out, in)
         Tensor norm;
         using (no_grad()) norm = DoraMath.FlooredNorm(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 })); // (out)
         return F.linear(x, v.mul(magnitude.div(norm).unsqueeze(1)), bias);                  // (..., out)
