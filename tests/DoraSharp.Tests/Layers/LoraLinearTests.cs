@@ -202,6 +202,37 @@ public sealed class LoraLinearTests
     }
 
     [Fact]
+    public void Eval_cache_is_kept_while_A_and_B_are_unchanged_and_dropped_on_a_one_ulp_change()
+    {
+        torch.manual_seed(3);
+        var layer = Make(true);
+        using (no_grad()) layer.LoraB.normal_();
+        layer.eval();
+        var dora = (DoraVariant)layer.Variant!;
+        var first = dora.RowNorm(layer, RowNormMode.Cached);
+        var again = dora.RowNorm(layer, RowNormMode.Cached);
+        Assert.True(SameMemory(first, again)); // the kept tensor, not a recomputed one
+
+        foreach (var factor in new[] { layer.LoraA, layer.LoraB })
+        {
+            var before = dora.RowNorm(layer, RowNormMode.Cached);
+            using (no_grad()) factor[0, 0] = MathF.BitIncrement(factor[0, 0].item<float>());
+            var after = dora.RowNorm(layer, RowNormMode.Cached);
+            Assert.False(SameMemory(before, after));
+            TensorAssert.Close(after, dora.RowNorm(layer, RowNormMode.Factored), 0, 0, "recomputed norm");
+        }
+
+        // Training mode never keeps it.
+        layer.train();
+        Assert.False(SameMemory(dora.RowNorm(layer, RowNormMode.Cached), dora.RowNorm(layer, RowNormMode.Cached)));
+    }
+
+    // Whether two CPU tensors start at the same address (TorchSharp exposes no data_ptr; bytes spans the tensor's memory).
+    private static bool SameMemory(Tensor a, Tensor b)
+        => System.Runtime.CompilerServices.Unsafe.AreSame(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a.bytes), ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
+
+    [Fact]
     public void Disposing_an_unloaded_adapter_without_bias_keeps_the_base_weight()
     {
         var linear = nn.Linear(4, 3, hasBias: false);
