@@ -188,10 +188,7 @@ public sealed class LoraLinearTests
     [Fact]
     public void Eval_cache_follows_changes_to_A_and_B()
     {
-        torch.manual_seed(2);
-        var layer = Make(true);
-        using (no_grad()) layer.LoraB.normal_();
-        layer.eval();
+        var layer = EvalDoraLayer(seed: 2);
         var x = torch.randn(3, 12);
         var y1 = layer.call(x);
         using (no_grad()) layer.LoraA.mul_(2);
@@ -204,10 +201,7 @@ public sealed class LoraLinearTests
     [Fact]
     public void Eval_cache_is_kept_while_A_and_B_are_unchanged_and_dropped_on_a_one_ulp_change()
     {
-        torch.manual_seed(3);
-        var layer = Make(true);
-        using (no_grad()) layer.LoraB.normal_();
-        layer.eval();
+        var layer = EvalDoraLayer(seed: 3);
         var dora = (DoraVariant)layer.Variant!;
         var first = dora.RowNorm(layer, RowNormMode.Cached);
         var again = dora.RowNorm(layer, RowNormMode.Cached);
@@ -225,6 +219,16 @@ public sealed class LoraLinearTests
         // Training mode never keeps it.
         layer.train();
         Assert.False(SameMemory(dora.RowNorm(layer, RowNormMode.Cached), dora.RowNorm(layer, RowNormMode.Cached)));
+    }
+
+    // A DoRA layer in eval mode whose B is not zero (so the norm depends on A and B).
+    private static LoraLinear EvalDoraLayer(int seed)
+    {
+        torch.manual_seed(seed);
+        var layer = Make(true);
+        using (no_grad()) layer.LoraB.normal_();
+        layer.eval();
+        return layer;
     }
 
     // Whether two CPU tensors start at the same address (TorchSharp exposes no data_ptr; bytes spans the tensor's memory).
