@@ -221,6 +221,83 @@ public sealed class LoraLinearTests
         Assert.False(SameMemory(dora.RowNorm(layer, RowNormMode.Cached), dora.RowNorm(layer, RowNormMode.Cached)));
     }
 
+    [Fact]
+    public void Small_layer_inference_keeps_the_adapted_weight_until_A_B_or_m_change_by_one_ulp()
+    {
+        var layer = EvalDoraLayer(seed: 4);
+        var cache = ((DoraLinearVariant)layer.Variant!).AdaptedWeight;
+        var x = torch.randn(5, 12);
+        Tensor Fused()
+        {
+            var dora = (DoraLinearVariant)layer.Variant!;
+            dora.SmallLayerPathEnabled = false;
+            try { using (no_grad()) return layer.call(x); }
+            finally { dora.SmallLayerPathEnabled = true; }
+        }
+
+        Tensor y;
+        using (no_grad()) y = layer.call(x);
+        Assert.True(cache.IsHeld);
+        TensorAssert.Close(Fused(), y, 1e-6, 1e-7, "kept W' vs the fused node");
+        using (no_grad()) TensorAssert.Equal(y, layer.call(x), "second call, same kept W'");
+
+        Assert.Equal(1, cache.Computations);
+
+        foreach (var tensor in new Tensor[] { layer.LoraA, layer.LoraB, layer.Magnitude! })
+        {
+            var before = cache.Computations;
+            using (no_grad())
+            {
+                var flat = tensor.view(-1);
+                flat[0] = MathF.BitIncrement(flat[0].item<float>());
+            }
+            using (no_grad()) layer.call(x);
+            Assert.Equal(before + 1, cache.Computations);
+            using (no_grad()) tensor.mul_(1.5);
+            Tensor after;
+            using (no_grad()) after = layer.call(x);
+            Assert.Equal(before + 2, cache.Computations);
+            TensorAssert.Close(Fused(), after, 1e-6, 1e-7, "W' after a change");
+        }
+
+        // Training mode drops it; so does merging.
+        layer.train();
+        layer.call(x);
+        Assert.False(cache.IsHeld);
+        layer.eval();
+        using (no_grad()) layer.call(x);
+        layer.Merge();
+        Assert.False(cache.IsHeld);
+    }
+
+    [Fact]
+    public void Small_layer_inference_with_a_trainable_adapter_and_grad_enabled_still_trains_it()
+    {
+        // Eval mode is also how some users train without dropout: W' is detached, so it must not be used then.
+        var layer = EvalDoraLayer(seed: 5);
+        var x = torch.randn(5, 12);
+        layer.call(x).square().sum().backward();
+        Assert.False(((DoraLinearVariant)layer.Variant!).AdaptedWeight.IsHeld);
+        foreach (var p in new[] { layer.LoraA, layer.LoraB, layer.Magnitude! })
+            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void Small_layer_inference_with_a_frozen_adapter_passes_the_gradient_to_the_input()
+    {
+        var layer = EvalDoraLayer(seed: 6);
+        foreach (var p in new[] { layer.LoraA, layer.LoraB, layer.Magnitude! }) p.requires_grad = false;
+        var x = torch.randn(5, 12);
+        var viaCache = x.clone().requires_grad_(true);
+        layer.call(viaCache).square().sum().backward();
+        Assert.True(((DoraLinearVariant)layer.Variant!).AdaptedWeight.IsHeld);
+
+        ((DoraLinearVariant)layer.Variant!).SmallLayerPathEnabled = false;
+        var viaFused = x.clone().requires_grad_(true);
+        layer.call(viaFused).square().sum().backward();
+        TensorAssert.Close(viaFused.grad!, viaCache.grad!, 1e-5, 1e-6, "∂x through the kept W' vs the fused node");
+    }
+
     // A DoRA layer in eval mode whose B is not zero (so the norm depends on A and B).
     private static LoraLinear EvalDoraLayer(int seed)
     {

@@ -6,15 +6,27 @@ namespace DoraSharp;
 
 /// <summary>
 /// DoRA for a <see cref="LoraLinear"/>, computing what PEFT's <c>DoraLinearVariant</c> computes: magnitude (out),
-/// n = ‖W + s·B·A‖ per output row. Three forward paths, the same function up to float rounding:
+/// n = ‖W + s·B·A‖ per output row. Four forward paths, the same function up to float rounding:
 /// PEFT's literal one (<see cref="LoraLayer.UseReferenceDora"/>, and always with dropout), the fused autograd node
-/// <see cref="DoraLinearFunction"/> (docs/math.md eq. 10), and for small layers in training a direct one
-/// (<see cref="SmallLayerTrainingForward"/>).
+/// <see cref="DoraLinearFunction"/> (docs/math.md eq. 10), and for small layers a direct one in training
+/// (<see cref="SmallLayerTrainingForward"/>) and a kept adapted weight at inference (<see cref="AdaptedWeightCache"/>).
 /// </summary>
 internal sealed class DoraLinearVariant : DoraVariant
 {
+    private readonly AdaptedWeightCache _adaptedWeight = new();
+
     /// <summary>False sends small layers through the fused node as well (tests check both against PEFT).</summary>
     internal bool SmallLayerPathEnabled { get; set; } = true;
+
+    /// <summary>The small-layer eval-mode cache of W' (for tests).</summary>
+    internal AdaptedWeightCache AdaptedWeight => _adaptedWeight;
+
+    /// <inheritdoc/>
+    public override void InvalidateCache()
+    {
+        base.InvalidateCache();
+        _adaptedWeight.Invalidate();
+    }
 
     /// <inheritdoc/>
     protected override long[] MagnitudeShape(LoraLayer layer) => new[] { ((LoraLinear)layer).OutFeatures };
@@ -55,9 +67,17 @@ internal sealed class DoraLinearVariant : DoraVariant
         var xd = !dropped ? xa : layer.ApplyDropout(xa);
         var m = Magnitude(layer);
 
-        if (!layer.UseReferenceDora && !dropped && layer.training && is_grad_enabled() && IsSmallLayer(linear) && SmallLayerPathEnabled
-            && x.dtype == weight.dtype && layer.LoraA.dtype == weight.dtype && m.dtype == weight.dtype)
+        if (layer.training) _adaptedWeight.Invalidate();                                   // kept for eval mode only
+        var smallLayerPath = !layer.UseReferenceDora && !dropped && IsSmallLayer(linear) && SmallLayerPathEnabled
+            && x.dtype == weight.dtype && layer.LoraA.dtype == weight.dtype && m.dtype == weight.dtype;
+        if (smallLayerPath && layer.training && is_grad_enabled())
             return scope.MoveToOuter(SmallLayerTrainingForward(layer, x, weight, bias, m));
+        if (smallLayerPath && !layer.training && !(is_grad_enabled() && (layer.LoraA.requires_grad || layer.LoraB.requires_grad || m.requires_grad)))
+        {
+            // Inference (AdaptedWeightCache): one linear with the kept W' = (m/n)·V; gradients still reach x.
+            var adapted = _adaptedWeight.Get(layer, m, () => AdaptedWeightOf(layer, weight, m));
+            return scope.MoveToOuter(F.linear(x, adapted, bias));
+        }
 
         var norm = ForwardRowNorm(layer);                                                  // (out), detached
         if (layer.UseReferenceDora || dropped)
@@ -103,6 +123,19 @@ internal sealed class DoraLinearVariant : DoraVariant
         Tensor norm;
         using (no_grad()) norm = DoraMath.FlooredNorm(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 })); // (out)
         return F.linear(x, v.mul(magnitude.div(norm).unsqueeze(1)), bias);                  // (..., out)
+    }
+
+    /// <summary>
+    /// W' = (m/n)·V with V = W + s·B·A and n = ‖V‖ per row (floored), detached: the weight the small-layer training
+    /// forward multiplies by, which the eval-mode cache keeps (<see cref="AdaptedWeightCache"/>).
+    /// </summary>
+    private static Tensor AdaptedWeightOf(LoraLayer layer, Tensor weight, Tensor magnitude)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var v = LoraMath.AddScaledProduct(weight, layer.LoraA, layer.LoraB, layer.Scaling);   // (out, in)
+        var norm = DoraMath.FlooredNorm(linalg.vector_norm(v, ord: 2, dims: new long[] { 1 })); // (out)
+        return scope.MoveToOuter(v.mul_(magnitude.div(norm).unsqueeze(1)));
     }
 
     private static long[] OutputShape(Tensor x, long outFeatures)
