@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace DoraSharp.Tests;
 
+[Collection(SeededRuns.Name)] // Fused_fast_path_gradients_equal_the_reference_path builds the same layer twice from one seed
 public sealed class LoraLinearTests
 {
     private static LoraLinear Make(bool dora, double dropout = 0, int inF = 12, int outF = 8, ScalarType dtype = ScalarType.Float32, LoraInit init = LoraInit.Default)

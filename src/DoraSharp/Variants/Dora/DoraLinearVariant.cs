@@ -9,17 +9,21 @@ namespace DoraSharp;
 /// n = ‖W + s·B·A‖ per output row. Four forward paths, the same function up to float rounding:
 /// PEFT's literal one (<see cref="LoraLayer.UseReferenceDora"/>, and always with dropout), the fused autograd node
 /// <see cref="DoraLinearFunction"/> (docs/math.md eq. 10), and for small layers a direct one in training
-/// (<see cref="SmallLayerTrainingForward"/>) and a kept adapted weight at inference (<see cref="AdaptedWeightCache"/>).
+/// (<see cref="SmallLayerTrainingForward"/>) and a kept adapted weight at inference (<see cref="AdaptedWeightOf"/>).
 /// </summary>
 internal sealed class DoraLinearVariant : DoraVariant
 {
-    private readonly AdaptedWeightCache _adaptedWeight = new();
+    // Small layers at inference: W' = (m/n)·(W + s·B·A) kept while W, A, B and m are unchanged, so an eval call is one
+    // linear plus three byte comparisons instead of the norm check and the fused node's eight native calls. On layers
+    // this small per-call dispatch, not arithmetic, is the cost (issue 15, item 4), and W' is at most 128 KB in
+    // float32; larger layers keep only the norm, where W' would be a second copy of the weight.
+    private readonly EvalCache _adaptedWeight = new();
 
     /// <summary>False sends small layers through the fused node as well (tests check both against PEFT).</summary>
     internal bool SmallLayerPathEnabled { get; set; } = true;
 
     /// <summary>The small-layer eval-mode cache of W' (for tests).</summary>
-    internal AdaptedWeightCache AdaptedWeight => _adaptedWeight;
+    internal EvalCache AdaptedWeight => _adaptedWeight;
 
     /// <inheritdoc/>
     public override void InvalidateCache()
@@ -74,8 +78,9 @@ internal sealed class DoraLinearVariant : DoraVariant
             return scope.MoveToOuter(SmallLayerTrainingForward(layer, x, weight, bias, m));
         if (smallLayerPath && !layer.training && !(is_grad_enabled() && (layer.LoraA.requires_grad || layer.LoraB.requires_grad || m.requires_grad)))
         {
-            // Inference (AdaptedWeightCache): one linear with the kept W' = (m/n)·V; gradients still reach x.
-            var adapted = _adaptedWeight.Get(layer, m, () => AdaptedWeightOf(layer, weight, m));
+            // Inference: one linear with the kept W' = (m/n)·V (detached: used only where no gradient must reach A, B
+            // or m; the gradient to x still flows).
+            var adapted = _adaptedWeight.Get(weight, [layer.LoraA, layer.LoraB, m], () => AdaptedWeightOf(layer, weight, m));
             return scope.MoveToOuter(F.linear(x, adapted, bias));
         }
 
@@ -127,7 +132,7 @@ internal sealed class DoraLinearVariant : DoraVariant
 
     /// <summary>
     /// W' = (m/n)·V with V = W + s·B·A and n = ‖V‖ per row (floored), detached: the weight the small-layer training
-    /// forward multiplies by, which the eval-mode cache keeps (<see cref="AdaptedWeightCache"/>).
+    /// forward multiplies by, which small layers keep at inference.
     /// </summary>
     private static Tensor AdaptedWeightOf(LoraLayer layer, Tensor weight, Tensor magnitude)
     {

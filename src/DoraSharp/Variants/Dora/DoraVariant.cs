@@ -18,7 +18,7 @@ internal abstract class DoraVariant : LoraVariant
     /// <summary>State-dict name of the DoRA magnitude, as in PEFT's files.</summary>
     public const string MagnitudeName = "lora_magnitude_vector";
 
-    private readonly RowNormCache _cache = new();
+    private readonly EvalCache _normCache = new();
 
     /// <summary>The magnitude m of <paramref name="layer"/> (looked up each time: <c>.to()</c> replaces parameter objects).</summary>
     public static Parameter Magnitude(LoraLayer layer)
@@ -51,10 +51,21 @@ internal abstract class DoraVariant : LoraVariant
     {
         RowNormMode.Reference => ReferenceRowNorm(layer),
         RowNormMode.Factored => FactoredRowNorm(layer),
-        RowNormMode.Cached => _cache.Get(layer, FactoredRowNorm, layer.training),
+        RowNormMode.Cached => CachedRowNorm(layer),
         RowNormMode.FromDelta => RowNorm(layer.Weight, layer.DeltaWeight()),
         _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "Expected Reference, Factored, Cached or FromDelta."),
     };
+
+    /// <summary>
+    /// The factored n, kept between eval-mode calls while W, A and B are unchanged (<see cref="EvalCache"/>). In training
+    /// A and B change every step, so it is recomputed and nothing is kept.
+    /// </summary>
+    private Tensor CachedRowNorm(LoraLayer layer)
+    {
+        if (!layer.training) return _normCache.Get(layer.Weight, [layer.LoraA, layer.LoraB], () => FactoredRowNorm(layer));
+        _normCache.Invalidate();
+        return FactoredRowNorm(layer);
+    }
 
     /// <summary>
     /// n for a forward pass: PEFT's literal computation when <see cref="LoraLayer.UseReferenceDora"/> is set, else the
@@ -108,5 +119,5 @@ internal abstract class DoraVariant : LoraVariant
     }
 
     /// <summary>Drops the cached eval-mode row norm.</summary>
-    public override void InvalidateCache() => _cache.Invalidate();
+    public override void InvalidateCache() => _normCache.Invalidate();
 }

@@ -9,7 +9,7 @@ internal enum RowNormMode
     /// <summary>Without materialising B·A (<see cref="DoraRowNorm.Factored"/>; a small Linear sums directly).</summary>
     Factored,
 
-    /// <summary>Factored, kept between eval-mode calls while W, A and B are unchanged (<see cref="RowNormCache"/>).</summary>
+    /// <summary>Factored, kept between eval-mode calls while W, A and B are unchanged (<see cref="EvalCache"/>).</summary>
     Cached,
 
     /// <summary>‖W + ΔW‖ from the layer's materialised ΔW, as PEFT's <c>update_layer</c> and merge compute it.</summary>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DoraSharp;
 
 /// <summary>
-/// A tensor's dtype, shape and bytes, for the eval-mode caches (<see cref="RowNormCache"/>, <see cref="AdaptedWeightCache"/>)
+/// A tensor's dtype, shape and bytes, for the eval-mode caches (<see cref="EvalCache"/>)
 /// to tell whether a factor or magnitude changed since a value was derived from it. Compared on every eval-mode call,
 /// so the comparison is a managed <c>SequenceEqual</c> over the tensor's own memory (a few µs for a 16 × 1024 factor),
 /// not <c>allclose</c>, whose dozen native calls cost ~12 µs per tensor — a large part of unmerged DoRA's per-call cost
