@@ -272,6 +272,45 @@ public sealed class LoraLinearTests
     }
 
     [Fact]
+    public void Concurrent_first_inference_calls_on_one_layer_all_get_the_right_output()
+    {
+        // A service may run one model on several threads: the first calls race to fill the kept W' and the norm.
+        const int threads = 4;
+        for (var trial = 0; trial < 25; trial++)
+        {
+            var layer = EvalDoraLayer(seed: 100 + trial);
+            var x = torch.randn(5, 12);
+            var dora = (DoraLinearVariant)layer.Variant!;
+            Tensor expected;
+            using (no_grad())
+            {
+                var reference = new LoraLinear(nn.Linear(12, 8), new LoraConfig { R = 4, LoraAlpha = 8, UseDora = true, TargetModules = ["x"] });
+                reference.load_state_dict(layer.state_dict());
+                reference.UseReferenceDora = true;
+                reference.eval();
+                expected = reference.call(x);
+            }
+            var outputs = new Tensor?[threads];
+            var errors = new System.Collections.Concurrent.ConcurrentBag<Exception>();
+            using var start = new Barrier(threads);
+            var workers = Enumerable.Range(0, threads).Select(i => new Thread(() =>
+            {
+                try
+                {
+                    start.SignalAndWait();
+                    using (no_grad()) outputs[i] = layer.call(x);
+                }
+                catch (Exception e) { errors.Add(e); }
+            })).ToList();
+            workers.ForEach(w => w.Start());
+            workers.ForEach(w => w.Join());
+            Assert.Empty(errors);
+            foreach (var y in outputs) TensorAssert.Close(expected, y!, 1e-5, 1e-6, $"trial {trial}: concurrent output vs PEFT's path");
+            Assert.Equal(1, dora.AdaptedWeight.Computations);
+        }
+    }
+
+    [Fact]
     public void Small_layer_inference_with_a_trainable_adapter_and_grad_enabled_still_trains_it()
     {
         // Eval mode is also how some users train without dropout: W' is detached, so it must not be used then.

@@ -13,9 +13,12 @@ namespace DoraSharp;
 /// merge, unmerge and loads invalidate explicitly. The one change it cannot see is an in-place write into W by user
 /// code in eval mode: call <see cref="LoraModel.InvalidateCaches"/> after one.
 /// Deliberately not a module field of tensor type: <c>RegisterComponents</c> would make it a buffer.
+/// Thread-safe: a service may run one model's inference on several threads, and two first calls (or a call racing an
+/// invalidation) would otherwise dispose the kept tensor under the other's feet; an uncontended lock costs ~20 ns.
 /// </summary>
 internal sealed class EvalCache
 {
+    private readonly Lock _gate = new();
     private Tensor? _value;
     private TensorSnapshot[] _inputs = [];
     private IntPtr _weightHandle;
@@ -32,10 +35,14 @@ internal sealed class EvalCache
     /// </summary>
     public Tensor Get(Tensor weight, IReadOnlyList<Tensor> inputs, Func<Tensor> compute)
     {
-        if (_value is not null && _weightHandle == weight.Handle && _inputs.Length == inputs.Count
-            && _inputs.Zip(inputs).All(pair => pair.First.Matches(pair.Second)))
+        lock (_gate) return GetLocked(weight, inputs, compute);
+    }
+
+    private Tensor GetLocked(Tensor weight, IReadOnlyList<Tensor> inputs, Func<Tensor> compute)
+    {
+        if (_value is not null && _weightHandle == weight.Handle && Unchanged(inputs))
             return _value.alias();
-        Invalidate();
+        InvalidateLocked();
         using (no_grad())
         {
             _value = compute().DetachFromDisposeScope();
@@ -46,8 +53,21 @@ internal sealed class EvalCache
         return _value!.alias();
     }
 
+    private bool Unchanged(IReadOnlyList<Tensor> inputs)
+    {
+        if (_inputs.Length != inputs.Count) return false;
+        for (var i = 0; i < inputs.Count; i++)
+            if (!_inputs[i].Matches(inputs[i])) return false;
+        return true;
+    }
+
     /// <summary>Frees the kept value and snapshots.</summary>
     public void Invalidate()
+    {
+        lock (_gate) InvalidateLocked();
+    }
+
+    private void InvalidateLocked()
     {
         _value?.Dispose();
         _value = null;
