@@ -79,7 +79,7 @@ internal sealed class DoraLinearFunction : autograd.SingleTensorFunction<DoraLin
             using var product = g.mul(directed);                                      // (N, out), freed before gd exists
             // Σ over the N tokens as a GEMV with a ones vector, not product.sum(0): libtorch's reduction over the
             // leading axis of a row-major (N, out) tensor took 0.2–0.6 ms at 512 × 1024 here, the GEMV 0.02–0.05 ms
-            // (the largest DoRA-only cost of the step at 1024², issue 15).
+            // (measured alone; issue 15, docs/performance.md).
             using var ones = torch.ones(product.shape[0], dtype: product.dtype, device: product.device);  // (N)
             gradM = ones.matmul(product).to(norm.dtype).div_(norm);                    // (out)
         }
