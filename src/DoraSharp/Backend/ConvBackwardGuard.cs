@@ -77,8 +77,8 @@ public static class ConvBackwardGuard
         if (!canDisable)
             throw new ConvBackendException(
                 $"libtorch computes wrong float32 conv2d input gradients on this machine ({first}), and its oneDNN switch is not " +
-                "reachable in this libtorch build. Start the process with the environment variable DNNL_MAX_CPU_ISA=AVX2 " +
-                "(or SSE41), or train in float64; see docs/known-issues.md. Set ConvBackwardGuard.Enabled = false to proceed anyway.", first);
+                "reachable in this libtorch build. Start the process with the environment variable DNNL_MAX_CPU_ISA=SSE41 " +
+                "(AVX2 was not enough on the affected machine measured), or train in float64; see docs/known-issues.md. Set ConvBackwardGuard.Enabled = false to proceed anyway.", first);
         disable();
         var second = check();
         if (!second.Correct)
