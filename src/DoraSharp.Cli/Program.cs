@@ -3,7 +3,6 @@ using DoraSharp.Cli.Commands;
 
 // First, before libtorch is loaded: on a non-Intel CPU, re-execute with the MKL vendor fix preloaded (issue 15).
 if (BlasStartup.Apply(args) is { } exitCode) return exitCode;
-if (MallocStartup.Apply(Environment.GetEnvironmentVariable(DoraSharp.MallocTuning.SwitchVariable)) is { } mallocExit) return mallocExit;
 
 // The library prints nothing; when its conv2d guard switches oneDNN off on a faulty CPU, say so (docs/known-issues.md).
 DoraSharp.ConvBackwardGuard.MkldnnDisabled += report => Console.Error.WriteLine(

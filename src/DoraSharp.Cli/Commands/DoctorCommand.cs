@@ -7,8 +7,7 @@ namespace DoraSharp.Cli.Commands;
 
 /// <summary>
 /// `dora doctor`: which BLAS path libtorch takes on this machine and why (issue 15) — the CPU, oneMKL's version and
-/// code path, whether the MKL vendor fix is active, the start-up decision, a measured single-thread sgemm rate, and
-/// whether freed memory is kept in the process (<see cref="MallocTuning"/>).
+/// code path, whether the MKL vendor fix is active, the start-up decision, and a measured single-thread sgemm rate.
 /// </summary>
 internal static class DoctorCommand
 {
@@ -22,7 +21,7 @@ internal static class DoctorCommand
             var report = BlasCheck.Run(measureSgemm: !p.GetValue(noSgemm));
             var decision = BlasStartup.Current();
             if (p.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new DoctorJson(report, decision, MallocTuning.IsApplied),
+                Console.WriteLine(JsonSerializer.Serialize(new DoctorJson(report, decision),
                     new JsonSerializerOptions { WriteIndented = true, Converters = { new JsonStringEnumConverter() } }));
             else
                 foreach (var line in Lines(report, decision)) Console.WriteLine(line);
@@ -31,11 +30,10 @@ internal static class DoctorCommand
         return command;
     }
 
-    /// <summary>The JSON shape of `dora doctor --json`: the library's report, the CLI's start-up decision and its malloc tuning.</summary>
+    /// <summary>The JSON shape of `dora doctor --json`: the library's report and the CLI's start-up decision.</summary>
     internal sealed record DoctorJson(
         [property: JsonPropertyName("report")] BlasReport Report,
-        [property: JsonPropertyName("vendor_fix_decision")] MklVendorFixDecision Decision,
-        [property: JsonPropertyName("malloc_tuned")] bool MallocTuned);
+        [property: JsonPropertyName("vendor_fix_decision")] MklVendorFixDecision Decision);
 
     /// <summary>The text report, one fact a line.</summary>
     internal static IEnumerable<string> Lines(BlasReport r, MklVendorFixDecision decision)
@@ -55,7 +53,6 @@ internal static class DoctorCommand
             yield return $"sgemm        {F(g, "F1")} GFLOP/s on 1 thread (512³){perCycle}";
         }
         yield return $"threads      libtorch uses {r.Threads}";
-        yield return $"malloc       {(MallocTuning.IsApplied ? $"freed memory kept in the process (mmap threshold 1 GiB, no trim; {MallocTuning.SwitchVariable}=0 turns it off)" : $"glibc's defaults{(OperatingSystem.IsLinux() ? $" ({MallocTuning.SwitchVariable}=0, or glibc refused)" : "")}")}";
         yield return $"verdict      {r.Explanation}";
     }
 }

@@ -8,7 +8,7 @@ namespace DoraSharp;
 /// <see cref="TorchSharpInternals"/>): libtorch's oneDNN switch (<c>at::Context::setUserEnabledMkldnn</c>, which
 /// TorchSharp 0.107 does not expose), oneMKL's service functions that libtorch_cpu.so exports (MKL is linked into it),
 /// the process-wide resolution of <c>mkl_serv_intel_cpu_true</c> (what MKL's own calls bind to), and libc's
-/// <c>dladdr</c>, <c>execve</c>, <c>mallopt</c> and <c>mallinfo2</c> (glibc). Nothing here throws for a missing symbol: these are optional features, so callers
+/// <c>dladdr</c> and <c>execve</c>. Nothing here throws for a missing symbol: these are optional features, so callers
 /// get null or false and report "unavailable" or "unknown".
 /// </summary>
 internal static class NativeSymbols
@@ -146,54 +146,5 @@ internal static class NativeSymbols
         var envp = environment.Cast<string?>().Append(null).ToArray();
         ExecVe(path, argv, envp);
         return Marshal.GetLastPInvokeError();
-    }
-
-    [DllImport("libc.so.6", EntryPoint = "mallopt")]
-    private static extern int MallOpt(int parameter, int value);
-
-    [DllImport("libc.so.6", EntryPoint = "mallinfo2")]
-    private static extern MallInfo2 MallInfo();
-
-    /// <summary>glibc's <c>struct mallinfo2</c> (glibc 2.33+): ten size_t fields.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct MallInfo2
-    {
-        /// <summary>Bytes in arenas (sbrk'd main heap and thread heaps): arena.</summary>
-        public nuint Arena;
-        /// <summary>Free chunks: ordblks, smblks.</summary>
-        public nuint OrdBlks, SmBlks;
-        /// <summary>Chunks served by their own mmap, and their bytes: hblks, hblkhd.</summary>
-        public nuint HBlks, HBlkHd;
-        /// <summary>Unused (usmblks), fastbin bytes (fsmblks), in use (uordblks), free (fordblks), releasable at the top (keepcost).</summary>
-        public nuint UsmBlks, FsmBlks, UordBlks, FordBlks, KeepCost;
-    }
-
-    /// <summary>
-    /// glibc's <c>mallopt(parameter, value)</c>: true when glibc accepted it; false when it refused or this is not
-    /// glibc (no libc.so.6 or no such function).
-    /// </summary>
-    public static bool SetMallocOption(int parameter, int value)
-    {
-        try
-        {
-            return MallOpt(parameter, value) == 1;
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>glibc's <c>mallinfo2()</c>, or null where it is not available.</summary>
-    public static MallInfo2? MallocInfo()
-    {
-        try
-        {
-            return MallInfo();
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return null;
-        }
     }
 }

@@ -19,7 +19,6 @@ public sealed class DoctorCommandTests
         // The test process itself may run under a preload (scripts/test.sh's second pass): start clean unless asked.
         environment.TryAdd("LD_PRELOAD", "");
         environment.TryAdd(MklVendorFix.SwitchVariable, "1");
-        environment.TryAdd(MallocTuning.SwitchVariable, "");
         var (code, output, error) = await CliProcess.RunAsync(environment, Timeout, "doctor", "--json", "--no-sgemm");
         Assert.True(code == 0, error);
         return JsonNode.Parse(output)!;
@@ -34,16 +33,6 @@ public sealed class DoctorCommandTests
         Assert.True((bool)report["Reexecuted"]!);
         Assert.EndsWith(MklVendorFix.LibraryFileName, (string)report["OverrideLibrary"]!);
         Assert.False((bool)json["vendor_fix_decision"]!["Reexecute"]!);
-    }
-
-    [Fact]
-    public async Task The_CLI_keeps_freed_memory_in_the_process_unless_turned_off()
-    {
-        Assert.True((bool)(await Doctor(new()))["malloc_tuned"]!);
-        Assert.False((bool)(await Doctor(new() { [MallocTuning.SwitchVariable] = "0" }))["malloc_tuned"]!);
-        var (code, _, error) = await CliProcess.RunAsync(new Dictionary<string, string> { [MallocTuning.SwitchVariable] = "no", ["LD_PRELOAD"] = "" }, Timeout, "doctor", "--no-sgemm");
-        Assert.Equal(2, code);
-        Assert.Contains($"{MallocTuning.SwitchVariable}='no'", error);
     }
 
     [Fact]
