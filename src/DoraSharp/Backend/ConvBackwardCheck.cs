@@ -10,7 +10,7 @@ namespace DoraSharp;
 /// AVX-512 machine, with libtorch 2.10 and PyTorch 2.6 alike) oneDNN's float32 conv2d backward-data kernel
 /// returns wrong input gradients — errors of 5–21 for 3–8 input channels and 3×3 kernels — while the forward
 /// pass and the weight gradients are right. On that machine the fault is systematic on one libtorch thread and
-/// intermittent on two (right in 40–70 % of calls), so one pass could miss it. The check runs a few such small
+/// intermittent on two (wrong in 30–55 % of calls), so one pass could miss it. The check runs a few such small
 /// problems in float32 and in float64 and compares dL/dx: once on one thread, then <see cref="Rounds"/> times as
 /// configured. It takes milliseconds, uses its own random generator (the global one is not touched) and runs with
 /// gradients enabled whatever the caller's mode.
@@ -47,7 +47,7 @@ public static class ConvBackwardCheck
 
     /// <summary>
     /// Passes over the problems at the configured thread count, after the one-thread pass. On the AMD family 26 machine
-    /// (2 threads) the faulty kernel got a 3-channel problem wrong in only 30–60 % of calls (a single pass missed the
+    /// (2 threads) the faulty kernel got a 3-channel problem wrong in only 30–55 % of calls (a single pass missed the
     /// fault in about 1 process start in 10, and the guard then left oneDNN on), but in every call on one thread.
     /// </summary>
     internal const int Rounds = 3;
